@@ -1,0 +1,3 @@
+from facewarp.cli import main
+
+raise SystemExit(main())

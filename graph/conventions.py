@@ -1,0 +1,107 @@
+"""The project's conventions, written once. Every node and kernel uses these definitions.
+
+Image orientation and pixel centres
+    Arrays are row-major ``H x W x C`` float32, row 0 is the TOP of the picture, x grows to
+    the right, y grows downwards (the EXR/OpenImageIO/OpenCV memory order). Continuous pixel
+    coordinates put the CENTRE of pixel (row i, column j) at ``(x, y) = (j + 0.5, i + 0.5)``;
+    the picture covers ``[0, W] x [0, H]``. Landmarks, mesh projections and displacement
+    values are all in these continuous coordinates, in pixels of the image they belong to.
+
+Displacement fields
+    A ``Displacement`` is a BACKWARD map in pixels: ``out(p) = src(p + D(p))`` for every
+    output pixel centre ``p``. ``D[..., 0]`` is dx (right), ``D[..., 1]`` is dy (down).
+    Sampling is bilinear on pixel centres; samples that fall outside the source use the
+    border mode (default ``"clamp"``: nearest edge pixel; ``"zero"``: transparent black;
+    ``"reflect"``: mirrored about the edge). A validity mask (H x W, float32 in [0, 1])
+    says where the field is defined; outside it the field holds a documented fill.
+    Scaling a field to another resolution scales its values by the same factor.
+
+Colour
+    Inside the graph, images are scene-linear with Rec.709/sRGB primaries ("lin_rec709"),
+    float32, unpremultiplied alpha when present. Display-referred files (PNG, JPEG,
+    8/16-bit TIFF, DPX) are decoded to linear on read and encoded on write (see color.py).
+
+3D and cameras
+    Mesh vertices are in CAMERA space with the OpenCV axes: x right, y down, z forward
+    (away from the camera), units of the model (FLAME: metres). A pinhole camera projects
+    ``u = fx * x / z + cx, v = fy * y / z + cy``; a weak-perspective camera projects
+    ``u = s * x + tx, v = s * y + ty``. Both give continuous pixel coordinates as above.
+    Front faces wind counter-clockwise as seen on screen: their camera-space normal
+    ``(b - a) x (c - a)`` points towards the camera, which in (x right, y down) pixel
+    coordinates means a NEGATIVE signed area (see ``signed_area_2x``).
+
+Units
+    2D quantities are pixels of the image they are attached to; times are frames (ints)
+    with the shot's fps on the Context.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BORDER_MODES = ("clamp", "zero", "reflect")
+WORKING_COLORSPACE = "lin_rec709"
+
+
+def pixel_centers(height: int, width: int, dtype=np.float32) -> np.ndarray:
+    """H x W x 2 array of the continuous (x, y) coordinates of every pixel centre."""
+    xs = np.arange(width, dtype=dtype) + dtype(0.5)
+    ys = np.arange(height, dtype=dtype) + dtype(0.5)
+    grid = np.empty((height, width, 2), dtype=dtype)
+    grid[..., 0] = xs[None, :]
+    grid[..., 1] = ys[:, None]
+    return grid
+
+
+def displacement_to_cv2_maps(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute sampling maps for ``cv2.remap`` (which puts pixel centres on integers)."""
+    h, w = field.shape[:2]
+    map_x = field[..., 0] + np.arange(w, dtype=np.float32)[None, :]
+    map_y = field[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False)
+
+
+def displacement_to_stmap(field: np.ndarray, src_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Nuke STMap: absolute UV in 0..1 with origin bottom-left, float32 H x W x 2.
+
+    ``u = x_src / W_src``, ``v = 1 - y_src / H_src`` where ``(x_src, y_src) = p + D(p)`` in
+    continuous coordinates, so the identity map gives ``u = (j + 0.5) / W``.
+    """
+    h, w = field.shape[:2]
+    sw, sh = src_size if src_size is not None else (w, h)
+    pos = pixel_centers(h, w, np.float64) + field.astype(np.float64)
+    st = np.empty((h, w, 2), np.float32)
+    st[..., 0] = pos[..., 0] / sw
+    st[..., 1] = 1.0 - pos[..., 1] / sh
+    return st
+
+
+def stmap_to_displacement(stmap: np.ndarray, src_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Inverse of :func:`displacement_to_stmap`."""
+    h, w = stmap.shape[:2]
+    sw, sh = src_size if src_size is not None else (w, h)
+    st = stmap[..., :2].astype(np.float64)
+    pos = np.empty((h, w, 2), np.float64)
+    pos[..., 0] = st[..., 0] * sw
+    pos[..., 1] = (1.0 - st[..., 1]) * sh
+    return (pos - pixel_centers(h, w, np.float64)).astype(np.float32)
+
+
+def displacement_to_idistort(field: np.ndarray) -> np.ndarray:
+    """Nuke IDistort offsets (pixels, y up): ``(dx, -dy)``."""
+    out = field[..., :2].astype(np.float32, copy=True)
+    out[..., 1] *= -1.0
+    return out
+
+
+def idistort_to_displacement(offsets: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`displacement_to_idistort`."""
+    return displacement_to_idistort(offsets)
+
+
+def signed_area_2x(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Twice the signed area of 2D triangles in pixel coordinates (x right, y down).
+
+    Negative for front faces (counter-clockwise on screen), positive for back faces.
+    """
+    return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])

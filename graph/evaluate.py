@@ -1,0 +1,171 @@
+"""Pull-based, per-frame evaluation with hash-keyed caching and per-node timing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import LRUCache
+from .context import Context
+from .errors import FacewarpError, RenderError, ValidationError
+from .graph import Graph
+from .types import PORT_TYPES
+
+DEFAULT_CACHE_BYTES = int(os.environ.get("FACEWARP_CACHE_MB", "2048")) * (1 << 20)
+
+
+@dataclass
+class NodeStats:
+    computes: int = 0
+    seconds: float = 0.0
+    frames: dict[int, float] = field(default_factory=dict)  # frame -> seconds (last compute)
+
+    def to_json(self) -> dict:
+        return {"computes": self.computes, "seconds": round(self.seconds, 6),
+                "frames": {str(k): round(v, 6) for k, v in sorted(self.frames.items())}}
+
+
+class Evaluator:
+    """Evaluates a validated graph. One instance per run keeps the cache and the results of
+    sequence nodes (those live for the evaluator's lifetime, not in the LRU)."""
+
+    def __init__(self, graph: Graph, cache_bytes: int = DEFAULT_CACHE_BYTES):
+        self.graph = graph
+        self.cache = LRUCache(cache_bytes)
+        self.stats: dict[str, NodeStats] = {name: NodeStats() for name in graph.nodes}
+        self._sequence: dict[str, dict[int, dict[str, Any]]] = {}
+        self._hash_memo: dict[tuple[str, int | None], str] = {}
+
+    # -- hashing ----------------------------------------------------------------------
+    def hash(self, name: str, ctx: Context) -> str:
+        key = (name, ctx.frame)
+        memo = self._hash_memo.get(key)
+        if memo is not None:
+            return memo
+        node = self.graph.nodes[name]
+        if node.schema.requires_sequence:
+            h = hashlib.blake2b(self._sequence_hash(name, ctx).encode(), digest_size=16)
+            h.update(f"@{ctx.frame}".encode())
+            value = h.hexdigest()
+        else:
+            upstream = {port: f"{self.hash(src, ctx)}.{src_port}" for port, (src, src_port) in self.graph.inputs_of(name).items()}
+            value = node.hash(ctx, upstream)
+        self._hash_memo[key] = value
+        return value
+
+    def _sequence_hash(self, name: str, ctx: Context) -> str:
+        node = self.graph.nodes[name]
+        frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+        upstream = {}
+        for port, (src, src_port) in self.graph.inputs_of(name).items():
+            h = hashlib.blake2b(digest_size=16)
+            for f in frames:
+                h.update(f"{f}:{self.hash(src, ctx.at(f))}.{src_port};".encode())
+            upstream[port] = h.hexdigest()
+        seq_ctx = ctx.at(frames[0]) if frames else ctx
+        return node.hash(seq_ctx, upstream) + "/" + ",".join(map(str, frames))
+
+    def forget_hashes(self) -> None:
+        """Hashes can read the file system (plate mtimes); the CLI forgets them per frame."""
+        self._hash_memo.clear()
+
+    # -- pulling ----------------------------------------------------------------------
+    def pull(self, name: str, ctx: Context) -> dict[str, Any]:
+        """All outputs of node ``name`` for ``ctx`` (computed or from the cache)."""
+        node = self.graph.nodes[name]
+        if node.schema.requires_sequence:
+            return self._pull_sequence(name, ctx)
+        key = self.hash(name, ctx)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        inputs = self._inputs(name, ctx)
+        outputs = self._run(name, ctx, lambda: node.bypass_outputs(inputs) if node.bypass else node.compute(ctx, inputs))
+        self.cache.put(key, outputs)
+        return outputs
+
+    def output(self, ref: str, ctx: Context) -> Any:
+        name, port = ref.rsplit(".", 1)
+        return self.pull(name, ctx)[port]
+
+    def _inputs(self, name: str, ctx: Context) -> dict[str, Any]:
+        return {port: self.pull(src, ctx)[src_port] for port, (src, src_port) in self.graph.inputs_of(name).items()}
+
+    def _pull_sequence(self, name: str, ctx: Context) -> dict[str, Any]:
+        node = self.graph.nodes[name]
+        frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+        if ctx.frame not in frames:
+            raise node.error(RenderError, f"frame {ctx.frame} is outside the sequence range being evaluated", frame=ctx.frame)
+        seq_key = self._sequence_hash(name, ctx)
+        results = self._sequence.get(seq_key)
+        if results is None:
+            seq_ctx = ctx.at(frames[0])
+
+            def fetch(frame: int) -> dict[str, Any]:
+                if frame not in frames:
+                    raise node.error(RenderError, f"asked for frame {frame} outside the range", frame=frame)
+                return self._inputs(name, ctx.at(frame))
+
+            if node.bypass:
+                compute = lambda: {f: node.bypass_outputs(fetch(f)) for f in frames}  # noqa: E731
+            else:
+                compute = lambda: node.compute_sequence(seq_ctx, tuple(frames), fetch)  # noqa: E731
+            results = self._run(name, seq_ctx, compute, sequence=True)
+            missing = [f for f in frames if f not in results]
+            if missing:
+                raise node.error(RenderError, f"sequence computation returned no result for frames {missing[:5]}")
+            self._sequence[seq_key] = results
+        return results[ctx.frame]
+
+    def _run(self, name: str, ctx: Context, compute, sequence: bool = False):
+        node = self.graph.nodes[name]
+        t0 = time.perf_counter()
+        try:
+            outputs = compute()
+        except FacewarpError as exc:
+            raise exc.located(node=name, node_type=node.schema.type, frame=None if sequence else ctx.frame)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a node bug or a library failure: report where, keep the cause
+            raise RenderError(f"{type(exc).__name__}: {exc}", node=name, node_type=node.schema.type,
+                              frame=None if sequence else ctx.frame) from exc
+        elapsed = time.perf_counter() - t0
+        st = self.stats[name]
+        st.computes += 1
+        st.seconds += elapsed
+        if not sequence:
+            st.frames[ctx.frame] = elapsed
+        for result in (outputs.values() if sequence else (outputs,)):
+            self._check_outputs(name, result)
+        return outputs
+
+    def _check_outputs(self, name: str, outputs: dict[str, Any]) -> None:
+        node = self.graph.nodes[name]
+        for spec in node.schema.outputs:
+            if spec.name not in outputs:
+                raise RenderError(f"node produced no value for output '{spec.name}'", node=name,
+                                  node_type=node.schema.type, port=spec.name)
+            value = outputs[spec.name]
+            if value is not None and not isinstance(value, PORT_TYPES[spec.type]):
+                raise RenderError(f"output '{spec.name}' should be {spec.type}, node produced {type(value).__name__}",
+                                  node=name, node_type=node.schema.type, port=spec.name)
+
+    def stats_json(self) -> dict:
+        return {
+            "nodes": {n: s.to_json() for n, s in self.stats.items()},
+            "cache": {"bytes": self.cache.bytes, "max_bytes": self.cache.max_bytes, "entries": len(self.cache),
+                      "hits": self.cache.hits, "misses": self.cache.misses},
+        }
+
+
+def check_graph(graph: Graph, ctx: Context) -> None:
+    """Validate, raising the first problem (ValidationError)."""
+    problems = graph.problems(ctx)
+    if problems:
+        raise problems[0]
+
+
+__all__ = ["Evaluator", "NodeStats", "check_graph", "ValidationError"]

@@ -1,0 +1,1 @@
+"""Built-in node types, one module per type (discovered by facewarp.graph.registry)."""

@@ -1,0 +1,1 @@
+"""facewarp.presets."""
