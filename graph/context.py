@@ -32,6 +32,9 @@ class Context:
     frames: tuple[int, ...] = ()
     fps: float = 24.0
     device: str = "auto"
+    # What writers do with an existing file: "error" (default: never overwrite unasked),
+    # "overwrite" (--overwrite) or "skip" (--skip-existing).
+    write_mode: str = "error"
     variables: dict[str, Any] = field(default_factory=dict)
 
     def at(self, frame: int) -> "Context":

@@ -18,8 +18,9 @@ Displacement fields
 
 Colour
     Inside the graph, images are scene-linear with Rec.709/sRGB primaries ("lin_rec709"),
-    float32, unpremultiplied alpha when present. Display-referred files (PNG, JPEG,
-    8/16-bit TIFF, DPX) are decoded to linear on read and encoded on write (see color.py).
+    float32, with PREMULTIPLIED (associated) alpha when present, as in EXR and Nuke.
+    Display-referred files (PNG, JPEG, 8/16-bit TIFF, DPX) are decoded to linear on read and
+    encoded on write (see color.py); their unassociated alpha is (un)premultiplied in linear.
 
 3D and cameras
     Mesh vertices are in CAMERA space with the OpenCV axes: x right, y down, z forward
