@@ -187,6 +187,11 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
         pixels[..., colour] = from_linear(pixels[..., colour], transfer)
         if fmt != oiio.FLOAT:
             pixels = np.clip(pixels, 0.0, 1.0)
+            if ext == ".dpx" and depth in (10, 12):
+                # OpenImageIO packs 10/12-bit DPX by truncating its 16-bit conversion; rounding
+                # to the file's own code values first makes the stored code the nearest one.
+                levels = (1 << depth) - 1
+                pixels = np.round(pixels * levels) / levels
     spec = oiio.ImageSpec(image.width, image.height, len(channels), fmt)
     spec.channelnames = tuple(channels)
     if ext == ".exr":

@@ -63,7 +63,12 @@ class PlateRead(Node):
     def hash_extra(self, ctx, h) -> None:
         # A node hashes what it reads: which file (after offset/hold) and that file's identity,
         # so replacing a plate on disk invalidates cached results.
-        path, black = self._resolve(ctx)
+        try:
+            path, black = self._resolve(ctx)
+        except FacewarpError:
+            # Unresolvable (missing frame under 'error'): compute() raises the real error.
+            h.update(f"|unresolved|frame={ctx.frame}".encode())
+            return
         try:
             st = os.stat(path)
             h.update(f"|file={os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|black={black}".encode())
