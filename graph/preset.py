@@ -66,8 +66,9 @@ _SafeLineLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_mapping
 
 
 def _safe_load_with_lines(text: str, source: str):
-    loader = _SafeLineLoader(text)
+    loader = None
     try:
+        loader = _SafeLineLoader(text)  # the reader already rejects control characters here
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -78,7 +79,8 @@ def _safe_load_with_lines(text: str, source: str):
     except (TypeError, ValueError, RecursionError) as exc:  # unhashable keys, bad timestamps, deep nesting
         raise PresetError(f"YAML structure: {exc}", source=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _line(mapping, key) -> int | None:
