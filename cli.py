@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     val.add_argument("--frames")
 
+    demo = sub.add_parser("demo", help="render the bundled demo: generated plates through a preset")
+    demo.add_argument("--out", default="facewarp_demo", help="folder for the demo plates and renders")
+    demo.add_argument("--preset", default=None, help="preset to run (default: the bundled demo preset)")
+    demo.add_argument("--frames", default="1001-1005")
+    demo.add_argument("--size", default="1280x720", help="plate size WxH, e.g. 3840x2160")
+    demo.add_argument("--device", choices=DEVICES, default="auto")
+    demo.add_argument("--overwrite", action="store_true")
+
     nodes = sub.add_parser("nodes", help="list node types, or describe one")
     nodes.add_argument("type", nargs="?")
     nodes.add_argument("--json", action="store_true", help="machine-readable schema for host UIs")
@@ -177,7 +185,34 @@ def cmd_nodes(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "nodes": cmd_nodes}
+DEMO_PRESET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets", "grade_exr.yaml")
+
+
+def cmd_demo(args) -> int:
+    """Generate plates from data a dependency ships, then run a preset over them."""
+    from facewarp.graph.demo import write_demo_plates
+
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        assert w > 0 and h > 0
+    except (ValueError, AssertionError):
+        raise UsageError(f"--size must be WxH like 3840x2160, got '{args.size}'") from None
+    frames = parse_frames(args.frames)
+    plates = os.path.join(args.out, "plates", "plate.####.exr")
+    renders = os.path.join(args.out, "render", "render.####.exr")
+    print(f"writing demo plates {plates} ({w}x{h}, {len(frames)} frames)", file=sys.stderr)
+    write_demo_plates(plates, frames, (w, h))
+    run_args = [args.preset or DEMO_PRESET, "--frames", args.frames, "--set", f"plate={plates}",
+                "--set", f"out={renders}", "--device", args.device, "--stats", os.path.join(args.out, "stats.json")]
+    if args.overwrite:
+        run_args.append("--overwrite")
+    rc = cmd_run(build_parser().parse_args(["run", *run_args]))
+    if rc == EXIT_OK:
+        print(f"demo renders: {renders}", file=sys.stderr)
+    return rc
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "nodes": cmd_nodes, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

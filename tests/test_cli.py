@@ -125,3 +125,14 @@ def test_validate_nodes_and_version(shot):
     assert rc == 0 and out.startswith("facewarp ")
     rc, _, err = facewarp("nodes", "Nope", cwd=shot)
     assert rc == 2 and "unknown node type 'Nope'" in err
+
+
+def test_demo_runs_on_embedded_data(tmp_path):
+    rc, _, err = facewarp("demo", "--out", "d", "--size", "320x180", "--frames", "1001-1002", cwd=tmp_path)
+    assert rc == 0, err
+    frames = sorted(os.listdir(tmp_path / "d" / "render"))
+    assert frames == ["render.1001.exr", "render.1002.exr"]
+    img = read_plate(str(tmp_path / "d" / "render" / frames[0]))
+    assert img.size == (320, 180) and 0.05 < float(img.pixels.mean()) < 0.8  # a real picture, linear
+    rc, _, err = facewarp("demo", "--out", "d", "--size", "320x180", "--frames", "1001-1002", cwd=tmp_path)
+    assert rc == 2 and "exists" in err  # never overwrites unasked
