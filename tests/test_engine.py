@@ -302,3 +302,28 @@ def test_schema_json_and_help_generated_from_one_declaration():
         text = cls.schema.help_text()
         for p in cls.schema.params:
             assert p.name in text and any(q["name"] == p.name for q in js["params"])
+
+
+def test_third_party_node_types_register_through_entry_points(tmp_path, monkeypatch):
+    """A real installed distribution (dist-info on sys.path) adds a node type via the group."""
+    from facewarp.graph import registry
+
+    (tmp_path / "studio_nodes.py").write_text(
+        "import numpy as np\n"
+        "from facewarp.graph import Image, Node, NodeSchema, Output\n"
+        "class StudioSlate(Node):\n"
+        "    schema = NodeSchema(type='StudioSlate', doc='a slate', outputs=(Output('image', 'Image'),))\n"
+        "    def compute(self, ctx, inputs):\n"
+        "        return {'image': Image(np.ones((2, 2, 3), np.float32))}\n")
+    dist = tmp_path / "studio_nodes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: studio-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[facewarp.nodes]\nslate = studio_nodes:StudioSlate\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_LOADED", False)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    types = registry.node_types()
+    assert "StudioSlate" in types and "PlateRead" in types
+    g = Graph()
+    g.add("StudioSlate", "slate")
+    assert Evaluator(g).pull("slate", ctx())["image"].pixels.sum() == 12

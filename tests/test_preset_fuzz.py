@@ -54,7 +54,7 @@ def mutated(draw):
             del parent[target[-1]]
         elif action == "add" and isinstance(parent, dict):
             parent[draw(st.text(max_size=8))] = draw(values)
-        elif action == "retype" and isinstance(parent, dict) and target[-1] in data.get("nodes", {}):
+        elif action == "retype" and isinstance(parent, dict) and parent is data.get("nodes"):
             node = parent[target[-1]]
             if isinstance(node, dict):
                 node["type"] = draw(st.sampled_from(NODE_TYPES))
