@@ -458,17 +458,20 @@ class FlameLayer:
         remap = np.full(V, -1, np.int64)
         remap[used] = np.arange(len(used))
         self.used = used
-        self.lmk_tri = torch.as_tensor(remap[model.faces[model.lmk_faces]], device=device)  # L x 3 (subset idx)
-        self.lmk_bary = t(model.lmk_bary)
+        nU = len(used)
+        tri = remap[model.faces[model.lmk_faces]]
+        self.lmk_tri = [torch.as_tensor(tri[:, k], device=device) for k in range(3)]
+        self.lmk_w = [t(model.lmk_bary[:, k:k + 1]) for k in range(3)]
         self.v_template = t(model.v_template[used])
-        self.shapedirs = t(model.shapedirs[used])
-        self.exprdirs = t(model.exprdirs[used])
-        self.posedirs = t(model.posedirs[used].reshape(len(used) * 3, -1).T)  # P x V'*3
+        self.shapedirs = t(model.shapedirs[used].reshape(nU * 3, -1))  # V'*3 x S
+        self.exprdirs = t(model.exprdirs[used].reshape(nU * 3, -1))
+        self.posedirs = t(model.posedirs[used].reshape(nU * 3, -1).T)  # P x V'*3
         self.weights = t(model.weights[used])
         Jr = model.J_regressor
+        nJ = len(model.parents)
         self.J_template = t(Jr @ model.v_template)
-        self.J_shapedirs = t(np.einsum("jv,vcs->jcs", Jr, model.shapedirs))
-        self.J_exprdirs = t(np.einsum("jv,vcs->jcs", Jr, model.exprdirs))
+        self.J_shapedirs = t(np.einsum("jv,vcs->jcs", Jr, model.shapedirs).reshape(nJ * 3, -1))
+        self.J_exprdirs = t(np.einsum("jv,vcs->jcs", Jr, model.exprdirs).reshape(nJ * 3, -1))
         self.parents = [int(p) for p in model.parents]
         self.dtype = dt
         self.device = device
@@ -476,35 +479,36 @@ class FlameLayer:
     def forward(self, shape, expr, pose):
         torch = self.torch
         B = pose.shape[0]
-        v = self.v_template[None] + torch.einsum("vcs,bs->bvc", self.shapedirs, shape.expand(B, -1)) \
-            + torch.einsum("vcs,bs->bvc", self.exprdirs, expr)
-        J = self.J_template[None] + torch.einsum("jcs,bs->bjc", self.J_shapedirs, shape.expand(B, -1)) \
-            + torch.einsum("jcs,bs->bjc", self.J_exprdirs, expr)
+        nJ = pose.shape[1]
+        shape = shape.expand(B, -1)
+        v = self.v_template[None] + (shape @ self.shapedirs.T + expr @ self.exprdirs.T).reshape(B, -1, 3)
+        J = self.J_template[None] + (shape @ self.J_shapedirs.T + expr @ self.J_exprdirs.T).reshape(B, nJ, 3)
         R = rodrigues(pose)  # B x J x 3 x 3
-        nJ = R.shape[1]
         eye = torch.eye(3, dtype=self.dtype, device=self.device)
         feat = (R[:, 1:] - eye).reshape(B, -1)
         if feat.shape[1] == self.posedirs.shape[0]:
             v = v + (feat @ self.posedirs).reshape(B, -1, 3)
-        # rigid transforms along the chain
+        # rigid transforms along the chain (elementwise products: tiny matrices are slow in bmm)
+        mul = lambda a, b: (a[..., :, :, None] * b[..., None, :, :]).sum(-2)  # noqa: E731
+        mv = lambda a, x: (a * x[..., None, :]).sum(-1)  # noqa: E731
         Rs, ts = [R[:, 0]], [J[:, 0]]
         for j in range(1, nJ):
             p = self.parents[j]
-            Rs.append(Rs[p] @ R[:, j])
-            ts.append(ts[p] + (Rs[p] @ (J[:, j] - J[:, p])[..., None])[..., 0])
+            Rs.append(mul(Rs[p], R[:, j]))
+            ts.append(ts[p] + mv(Rs[p], J[:, j] - J[:, p]))
         Rw = torch.stack(Rs, 1)  # B J 3 3
         tw = torch.stack(ts, 1)  # B J 3 (posed joint positions)
-        trel = tw - (Rw @ J[..., None])[..., 0]
-        Rv = torch.einsum("vj,bjkl->bvkl", self.weights, Rw)
-        tv = torch.einsum("vj,bjk->bvk", self.weights, trel)
-        verts = (Rv @ v[..., None])[..., 0] + tv
+        trel = tw - mv(Rw, J)
+        A = torch.cat([Rw.reshape(B, nJ, 9), trel], -1)  # B J 12
+        Av = (self.weights @ A)  # B V 12
+        Rv = Av[..., :9].reshape(B, -1, 3, 3)
+        verts = mv(Rv, v) + Av[..., 9:]
         return verts, tw
 
     __call__ = forward
 
     def landmarks(self, verts):
-        tri = verts[:, self.lmk_tri]  # B L 3 3
-        return (tri * self.lmk_bary[None, :, :, None]).sum(2)
+        return sum(w * verts.index_select(1, i) for i, w in zip(self.lmk_tri, self.lmk_w))
 
 
 def pose_tensor(params_pose: dict, n_joints: int = 5) -> np.ndarray:
