@@ -112,6 +112,31 @@ def cotan_laplacian(verts: np.ndarray, faces: np.ndarray, n: int):
     return L, np.maximum(mass, 1e-12)
 
 
+def _zip_strip(upper, lower):
+    """Triangles filling the gap between two contours that share their end points."""
+    u, lo = list(upper), list(lower)
+    assert u[0] == lo[0] and u[-1] == lo[-1] and len(u) == len(lo)
+    tris = []
+    for i in range(len(u) - 1):
+        a, b, c, d = u[i], lo[i], u[i + 1], lo[i + 1]
+        if a == b:
+            tris.append((a, c, d))
+        elif c == d:
+            tris.append((a, b, c))
+        else:
+            tris += [(a, b, c), (c, b, d)]
+    return tris
+
+
+def _closing_strips() -> np.ndarray:
+    lips_u = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+    lips_l = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+    tris = _zip_strip(lips_u, lips_l)
+    for side in ("r", "l"):
+        tris += _zip_strip(EYE[side]["upper"], EYE[side]["lower"])
+    return np.array(tris, np.int64)
+
+
 def _gauss(verts, centre, sigma):
     d2 = ((verts - np.asarray(centre)[None]) ** 2 / np.asarray(sigma, float) ** 2).sum(1)
     return np.exp(-0.5 * d2)
@@ -188,6 +213,10 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     main = faces[:-8]
     n_main = 468
     L, mass = cotan_laplacian(T, main, n_main)
+    # The identity basis is computed on the mesh with the mouth and eyes CLOSED (virtual strips
+    # zipping the lip and lid contours), so that no identity direction can open them: opening the
+    # mouth is the jaw's and the expressions' job.
+    Lc, mass_c = cotan_laplacian(T, np.concatenate([main, _closing_strips()]), n_main)
 
     def iris_follow(D, mode):
         """Iris vertices follow their eye: whole contour (shape) or the corners (expressions)."""
@@ -200,10 +229,11 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     from scipy.linalg import eigh
 
     evals, evecs = eigh(L, np.diag(mass))
+    _, evecs_c = eigh(Lc, np.diag(mass_c))
     shapedirs = np.zeros((V, 3, 3 * N_SHAPE_HARMONICS))
     col = 0
     for k in range(1, N_SHAPE_HARMONICS + 1):
-        phi = evecs[:, k] / np.abs(evecs[:, k]).max()
+        phi = evecs_c[:, k] / np.abs(evecs_c[:, k]).max()
         amp = 0.004 / np.sqrt(1.0 + (k - 1) / 4.0)
         for axis in range(3):
             D = np.zeros((V, 3))
@@ -290,7 +320,7 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     # generic mouth-local harmonics (x, y, z) for what the named fields do not cover
     mmask = _gauss(T, mouth_c, (0.03, 0.025, 0.05))
     for k in range(1, N_MOUTH_HARMONICS + 1):
-        phi = evecs[:, k] / np.abs(evecs[:, k]).max()
+        phi = evecs_c[:, k] / np.abs(evecs_c[:, k]).max()
         for axis in range(3):
             D = np.zeros((V, 3))
             D[:n_main, axis] = 0.003 * phi * mmask[:n_main]

@@ -35,14 +35,15 @@ FLIP = np.array([1.0, -1.0, -1.0])
 class FitConfig:
     camera: str = "weak_perspective"  # or "pinhole"
     focal: float = 0.0  # pinhole focal length in pixels; 0 = 1.5 x the longer image side
-    noise: float = 0.004  # landmark noise, fraction of the landmark spread (sets the data weight)
+    noise: float = 0.01  # landmark noise, fraction of the landmark spread (sets the data weight)
+    effective_points: float = 50.0  # independent observations per frame the landmarks are worth
     shape_reg: float = 1.0
     expr_reg: float = 1.0
     generic_expr_reg: float = 4.0
     jaw_reg: float = 1.0
     identity_frames: int = 20
     identity_iters: int = 150
-    frame_iters: int = 25
+    frame_iters: int = 10  # Levenberg-Marquardt iterations per frame (tracking)
     fit_eyes: bool = True
 
 
@@ -112,6 +113,7 @@ class Fitter:
         if model.name != "default" and not model.expression_names:
             p[:] = 1.0
         self.expr_prior = torch.as_tensor(p * self.cfg.expr_reg, dtype=torch.float64)
+        self.n_named = named if model.expression_names else 0
         self.n_joints = len(model.parents)
 
     # -- model evaluation -------------------------------------------------------------------
@@ -123,29 +125,92 @@ class Fitter:
         if self.kind == "weak_perspective":
             s = torch.exp(cam[:, 0:1])
             return torch.stack([s * x + cam[:, 1:2], s * y + cam[:, 2:3]], -1)
-        zc = z + cam[:, 2:3]
-        return torch.stack([self.f * (x + cam[:, 0:1]) / zc + self.c[0], self.f * (y + cam[:, 1:2]) / zc + self.c[1]], -1)
+        tx, ty, tz = self._pinhole_translation(cam)
+        zc = z + tz
+        return torch.stack([self.f * (x + tx) / zc + self.c[0], self.f * (y + ty) / zc + self.c[1]], -1)
 
-    def _prior(self, shape, expr, pose):
+    def _pinhole_translation(self, cam):
+        """Pinhole cameras are parametrised like weak-perspective ones (log scale, image position of
+        the model origin) for conditioning: depth = f / scale."""
+        s = self.torch.exp(cam[:, 0:1]) if not isinstance(cam, np.ndarray) else np.exp(cam[:, 0:1])
+        return (cam[:, 1:2] - self.c[0]) / s, (cam[:, 2:3] - self.c[1]) / s, self.f / s
+
+    def _residuals(self, shape, expr, pose_free, cam, tgt, wts, rows, shape_prior=True, batched=False):
+        """Residual vector r with energy = |r|^2 / 2 (maximum a posteriori, see the module doc)."""
         torch = self.torch
         cfg = self.cfg
-        jaw = pose[:, 2]
-        e = 0.5 * cfg.shape_reg * (shape ** 2).sum() * (expr.shape[0] if self._shape_per_batch else 1)
-        e = e + 0.5 * (self.expr_prior * expr ** 2).sum()
-        e = e + 0.5 * cfg.jaw_reg * (4.0 * jaw[:, 0] ** 2 + 400.0 * jaw[:, 1] ** 2 + 400.0 * jaw[:, 2] ** 2).sum()
-        e = e + 0.5 * cfg.jaw_reg * 2000.0 * (torch.relu(-jaw[:, 0] - 0.03) ** 2).sum()
-        e = e + 0.5 * 10.0 * (pose[:, 3:] ** 2).sum()
-        return e
-
-    def _energy(self, shape, expr, pose_free, cam, tgt, wts, rows):
-        torch = self.torch
         pose = torch.cat([pose_free[:, :1], torch.zeros_like(pose_free[:, :1]), pose_free[:, 1:]], 1)
-        if not self.cfg.fit_eyes:
+        if not cfg.fit_eyes:
             pose = torch.cat([pose[:, :3], torch.zeros_like(pose[:, 3:])], 1)
         uv = self._project(shape, expr, pose, cam, rows)
-        r = ((uv - tgt) ** 2).sum(-1)
-        data = 0.5 * (wts * r).sum() / self.sigma ** 2
-        return data + self._prior(shape, expr, pose)
+        # landmark errors are strongly correlated (one network predicts them all): the data term
+        # counts as ``effective_points`` independent observations per frame, whatever N is
+        k = (cfg.effective_points / uv.shape[1]) ** 0.5 / self.sigma
+        B = uv.shape[0]
+        parts = [((uv - tgt) * (torch.sqrt(wts)[..., None] * k)).reshape(B, -1)]
+        parts.append(torch.sqrt(self.expr_prior) * expr)
+        jaw = pose[:, 2]
+        jr = cfg.jaw_reg ** 0.5
+        # jaw: pitch (opening) std 0.25 rad, the other axes ~0.03 rad; closing past rest penalised
+        parts.append(torch.stack([jr * 4.0 * jaw[:, 0], jr * 31.6 * jaw[:, 1], jr * 31.6 * jaw[:, 2],
+                                  jr * 44.7 * torch.relu(-jaw[:, 0] - 0.03)], 1))
+        if cfg.fit_eyes:
+            parts.append(3.16 * pose[:, 3:].reshape(B, -1))
+        if self.n_named:  # named activations live in about [-1, 1.5]
+            named = expr[:, :self.n_named]
+            parts += [10.0 * torch.relu(named - 1.5), 10.0 * torch.relu(-named - 1.0)]
+        r = torch.cat(parts, 1)
+        if batched:
+            return r
+        r = r.reshape(-1)
+        if shape_prior:
+            r = torch.cat([r, (cfg.shape_reg ** 0.5) * shape.reshape(-1)])
+        return r
+
+    def _energy(self, shape, expr, pose_free, cam, tgt, wts, rows):
+        r = self._residuals(shape, expr, pose_free, cam, tgt, wts, rows)
+        return 0.5 * (r * r).sum()
+
+    def _lm(self, xs, fn, iters: int = 20, h: float = 1e-6):
+        """Levenberg-Marquardt on the concatenated per-frame variables ``xs``. ``fn(*xs, batched)``
+        returns residuals; the Jacobian is taken by forward differences evaluated as ONE batched
+        model evaluation (much cheaper than autograd for ~50 variables on the CPU)."""
+        torch = self.torch
+        shapes = [x.shape[1:] for x in xs]
+        sizes = [int(np.prod(s)) for s in shapes]
+
+        def split(v):  # v: B x P
+            return [c.reshape((v.shape[0],) + tuple(s)) for c, s in zip(torch.split(v, sizes, 1), shapes)]
+
+        res = lambda v: fn(*split(v))  # noqa: E731   (B x P) -> (B x R)
+        x = torch.cat([t.reshape(1, -1) for t in xs], 1).detach()
+        P = x.shape[1]
+        eye = torch.eye(P, dtype=x.dtype)
+        with torch.no_grad():
+            r = res(x)[0]
+            E = 0.5 * float(r @ r)
+            lam = 1e-4
+            for _ in range(iters):
+                Rb = res(torch.cat([x, x + h * eye], 0))
+                J = ((Rb[1:] - Rb[:1]) / h).T  # R x P
+                g = J.T @ r
+                H = J.T @ J
+                dH = torch.diagonal(H) + 1e-9
+                improved = done = False
+                while lam < 1e10:
+                    step = torch.linalg.solve(H + lam * torch.diag(dH) + 1e-12 * eye, -g)
+                    rn = res(x + step[None])[0]
+                    En = 0.5 * float(rn @ rn)
+                    if En < E:
+                        improved = True
+                        done = E - En < 1e-6 * max(E, 1e-12) or float(step.abs().max()) < 1e-9
+                        x, r, E = x + step[None], rn, En
+                        lam = max(lam / 5, 1e-9)
+                        break
+                    lam *= 5
+                if not improved or done:
+                    break
+        return [t.detach() for t in split(x)]
 
     def _lbfgs(self, params, closure_fn, iters):
         torch = self.torch
@@ -161,6 +226,46 @@ class Fitter:
         opt.step(closure)
 
     # -- the shot ---------------------------------------------------------------------------
+    def _solve(self, xs, ds, fn, iters, rounds: int = 4):
+        """L-BFGS on the variables rescaled by ``ds`` (diagonal Gauss-Newton preconditioning),
+        continued while it still makes progress. Returns the solved (unscaled) variables."""
+        torch = self.torch
+        zs = [(x.detach() * d).requires_grad_(True) for x, d in zip(xs, ds)]
+        f = lambda: fn(*[z / d for z, d in zip(zs, ds)])  # noqa: E731
+        with torch.no_grad():
+            before = float(f())
+        for _ in range(rounds):
+            self._lbfgs(zs, f, iters)
+            with torch.no_grad():
+                after = float(f())
+            if before - after <= 1e-4 * max(after, 1.0):
+                break
+            before = after
+        return [(z / d).detach() for z, d in zip(zs, ds)]
+
+    def _scales(self, shape, e, p, c, tgt, w, rows, n_frames_for_shape=1):
+        """sqrt of the diagonal of the Gauss-Newton Hessian (+ prior) for each variable."""
+        torch = self.torch
+
+        def resid(shape_, e_, p_, c_):
+            pose = torch.cat([p_[:, :1], torch.zeros_like(p_[:, :1]), p_[:, 1:]], 1)
+            uv = self._project(shape_, e_, pose, c_, rows)
+            k = (self.cfg.effective_points / uv.shape[1]) ** 0.5
+            return ((uv - tgt) * torch.sqrt(w)[..., None] * k / self.sigma).reshape(-1)
+
+        J = torch.autograd.functional.jacobian(resid, (shape, e, p, c), vectorize=True)
+        out = []
+        for k, (jac, x) in enumerate(zip(J, (shape, e, p, c))):
+            d = (jac.reshape(jac.shape[0], -1) ** 2).sum(0).reshape(x.shape)
+            if k == 0:
+                d = d * n_frames_for_shape + self.cfg.shape_reg
+            elif k == 1:
+                d = d + self.expr_prior
+            elif k == 2:
+                d = d + 10.0
+            out.append(torch.sqrt(d + 1e-3))
+        return out
+
     def fit(self, *args, **kw) -> FitResult:
         """See :meth:`_fit`. Runs torch single-threaded: these tensors are tiny and MKL's
         threading costs more than it saves (and fights other processes for the cores)."""
@@ -217,7 +322,9 @@ class Fitter:
                 z = self.f / s
                 ctr = tgt_n[t].numpy().mean(0)
                 xy = (ctr - self.c.numpy()) * z / self.f - X[:, :2].mean(0)
-                cam0[t] = [xy[0], xy[1], z - X[:, 2].mean()]
+                tz = z - X[:, 2].mean()
+                sp = self.f / tz
+                cam0[t] = [np.log(sp), xy[0] * sp + float(self.c[0]), xy[1] * sp + float(self.c[1])]
         self._shape_per_batch = False
 
         # 2. identity over a spread subset of frames
@@ -226,17 +333,19 @@ class Fitter:
         expr_all = np.zeros((T, model.n_expr))
         ids = np.unique(np.linspace(0, T - 1, min(T, max(1, cfg.identity_frames))).round().astype(int))
         if init_shape is None:
-            shape.requires_grad_(True)
-            e_id = torch.zeros(len(ids), model.n_expr, dtype=torch.float64, requires_grad=True)
-            p_id = torch.as_tensor(pose0[ids]).clone().requires_grad_(True)
-            c_id = torch.as_tensor(cam0[ids]).clone().requires_grad_(True)
-            # rigid + expression first (shape frozen), then everything
-            self._lbfgs([p_id, c_id], lambda: self._energy(shape.detach(), e_id.detach(), p_id, c_id, tgt_n[ids], w_t[ids], rows_t), 30)
-            self._lbfgs([shape, e_id, p_id, c_id],
-                        lambda: self._energy(shape, e_id, p_id, c_id, tgt_n[ids], w_t[ids], rows_t), cfg.identity_iters)
-            pose0[ids] = p_id.detach().numpy()
-            cam0[ids] = c_id.detach().numpy()
-            expr_all[ids] = e_id.detach().numpy()
+            e_id = torch.zeros(len(ids), model.n_expr, dtype=torch.float64)
+            p_id = torch.as_tensor(pose0[ids]).clone()
+            c_id = torch.as_tensor(cam0[ids]).clone()
+            ds, de, dp, dc = self._scales(shape, e_id[:1], p_id[:1], c_id[:1], tgt_n[ids[:1]], w_t[ids[:1]], rows_t, len(ids))
+            de, dp, dc = (x.expand_as(y) for x, y in ((de, e_id), (dp, p_id), (dc, c_id)))
+            # rigid first (shape and expression frozen), then everything
+            p_id, c_id = self._solve([p_id, c_id], [dp, dc], lambda p_, c_: self._energy(
+                shape, e_id, p_, c_, tgt_n[ids], w_t[ids], rows_t), 30, rounds=1)
+            shape, e_id, p_id, c_id = self._solve([shape, e_id, p_id, c_id], [ds, de, dp, dc], lambda s_, e_, p_, c_: self._energy(
+                s_, e_, p_, c_, tgt_n[ids], w_t[ids], rows_t), cfg.identity_iters, rounds=2)
+            pose0[ids] = p_id.numpy()
+            cam0[ids] = c_id.numpy()
+            expr_all[ids] = e_id.numpy()
         shape = shape.detach()
 
         # 3. per-frame tracking, warm-started
@@ -244,19 +353,22 @@ class Fitter:
         cam_out = np.zeros((T, 3))
         ms = np.zeros(T)
         prev = None
+        id_set = {int(i) for i in ids} if init_shape is None else set()
+        scales = None
         for t in range(T):
             t0 = time.perf_counter()
-            if prev is None:
+            if prev is None or t in id_set:
+                # the identity stage's solution (or the rigid init) is the best start for these frames
                 e = torch.as_tensor(expr_all[t:t + 1]).clone()
                 p = torch.as_tensor(pose0[t:t + 1]).clone()
                 c = torch.as_tensor(cam0[t:t + 1]).clone()
-                iters = max(cfg.frame_iters, 60)
+                iters = cfg.frame_iters if t in id_set else max(cfg.frame_iters, 30)
             else:
-                e, p, c = (x.detach().clone() for x in prev)
+                e, p, c = (x.clone() for x in prev)
                 iters = cfg.frame_iters
-            for x in (e, p, c):
-                x.requires_grad_(True)
-            self._lbfgs([e, p, c], lambda: self._energy(shape, e, p, c, tgt_n[t:t + 1], w_t[t:t + 1], rows_t), iters)
+            tg, wt = tgt_n[t:t + 1], w_t[t:t + 1]
+            e, p, c = self._lm([e, p, c], lambda e_, p_, c_: self._residuals(
+                shape, e_, p_, c_, tg.expand(len(e_), -1, -1), wt.expand(len(e_), -1), rows_t, batched=True), iters)
             prev = (e, p, c)
             expr_all[t] = e.detach().numpy()[0]
             pose_out[t] = p.detach().numpy()[0]
@@ -277,8 +389,10 @@ class Fitter:
         if self.kind == "weak_perspective":
             s = np.exp(cam_out[:, 0]) * spread
             cam_px = np.stack([s, cam_out[:, 1] * spread + centre[0], cam_out[:, 2] * spread + centre[1]], 1)
-        else:
-            cam_px = cam_out.copy()  # translation in model units (focal/principal in pixels)
+        else:  # translation in model units (focal/principal in pixels)
+            c_np = self.c.numpy()
+            sp = np.exp(cam_out[:, 0])
+            cam_px = np.stack([(cam_out[:, 1] - c_np[0]) / sp, (cam_out[:, 2] - c_np[1]) / sp, self.f / sp], 1)
         return FitResult(shape.numpy()[0], expr_all, full_pose, cam_px, self.kind, focal_px, principal, err_px, ms,
                          {"rows": rows, "landmark_rows": lrows, "identity_frames": ids})
 

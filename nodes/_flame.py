@@ -203,6 +203,12 @@ def _safe_dtype(*args):
     return dt
 
 
+def _latin1_encode(text, encoding="latin1"):
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refused _codecs.encode other than str -> latin1 bytes")
+    return text.encode("latin1")
+
+
 _SPARSE_NAMES = {"csc_matrix", "csr_matrix", "coo_matrix"}
 
 
@@ -219,10 +225,12 @@ class RestrictedUnpickler(pickle.Unpickler):
             return np.ndarray
         if module == "numpy" and name == "dtype":
             return _safe_dtype
+        if module == "_codecs" and name == "encode":  # how protocol-2 pickles from Python 3 store bytes
+            return _latin1_encode
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
             return _safe_reconstructor
-        if module in ("__builtin__", "builtins") and name == "object":
-            return object
+        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
+            return {"object": object, "set": set, "frozenset": frozenset}[name]
         if module.startswith("chumpy") and name == "Ch":
             return _ChStandIn
         if module.startswith("scipy.sparse") and name in _SPARSE_NAMES:
@@ -350,12 +358,12 @@ def _npy_object_payload(raw: bytes):
     return obj
 
 
-def load_flame_pkl(path, embedding=None, name: str | None = None) -> FaceModel:
+def load_flame_pkl(path, embedding=None, name: str | None = None, n_shape: int = N_FLAME_SHAPE) -> FaceModel:
     raw = Path(path).read_bytes()
     d = restricted_load(raw)
     if not isinstance(d, dict):
         raise ModelError(f"{path}: expected a dict in the FLAME pickle, got {type(d).__name__}")
-    m = model_from_flame_dict(d, name=name or Path(path).stem)
+    m = model_from_flame_dict(d, name=name or Path(path).stem, n_shape=n_shape)
     if embedding is not None:
         attach_embedding(m, load_embedding(embedding))
     return m.validate()
@@ -369,11 +377,13 @@ def attach_embedding(model: FaceModel, emb: dict) -> FaceModel:
     return model
 
 
-def convert_flame(src, dst, embedding=None, overwrite: bool = False) -> Path:
-    """``facewarp convert-flame``: read a FLAME ``.pkl`` (restricted unpickler; no chumpy) and
-    an optional landmark embedding, write the model as a plain-array ``.npz`` (atomically;
-    refuses to overwrite unless ``overwrite``). Returns the written path."""
-    m = load_flame_pkl(src, embedding)
+def convert_flame(src, dst, embedding=None, overwrite: bool = False, n_shape: int = N_FLAME_SHAPE) -> Path:
+    """``facewarp convert-flame SRC.pkl DST.npz [--embedding EMB] [--overwrite]``: read a FLAME
+    ``.pkl`` (restricted unpickler; chumpy is never imported) and an optional landmark embedding,
+    write the model as a plain-array ``.npz`` (atomically; refuses to overwrite unless
+    ``overwrite``). ``n_shape``: how many of the pickle's shapedirs are identity (FLAME: 300; the
+    rest are expression). Returns the written path."""
+    m = load_flame_pkl(src, embedding, n_shape=n_shape)
     dst = Path(dst)
     m.save_npz(dst, overwrite=overwrite)
     return dst
