@@ -46,3 +46,21 @@ def read_clip(path, step: int = 1, limit: int | None = None) -> list[np.ndarray]
         if limit and len(out) >= limit:
             break
     return out
+
+
+class MemoryLandmarks(Node):
+    """Test source: frame f -> LANDMARKS[key][f] (a Landmarks value)."""
+
+    LANDMARKS: dict = {}
+    schema = NodeSchema(type="TestMemoryLandmarks", category="source", doc="test landmarks from memory",
+                        outputs=(Output("landmarks", "Landmarks", "landmarks"),),
+                        params=(Param("key", "string", "default", "which list"),), time_dependent=True)
+
+    def compute(self, ctx, inputs):
+        return {"landmarks": self.LANDMARKS[self.param(ctx, "key")][ctx.frame]}
+
+
+try:
+    register(MemoryLandmarks)
+except Exception:
+    pass
