@@ -137,6 +137,75 @@ def _closing_strips() -> np.ndarray:
     return np.array(tris, np.int64)
 
 
+def _jaw_joint(T):
+    """Jaw (temporo-mandibular) joint: midway between the face-oval points by the ears, 5 mm lower
+    and 25 mm deeper."""
+    return np.array([0.0, 0.5 * (T[234, 1] + T[454, 1]) - 0.005, 0.5 * (T[234, 2] + T[454, 2]) - 0.025])
+
+
+def _jaw_weights(T, L, n_main):
+    """Harmonic skinning weights of the jaw: 0 above the nose base and on the upper lip, 1 on the
+    lower lip and below it, 0.35 at the mouth corners, harmonic (Laplace) in between."""
+    wj = np.full(n_main, np.nan)
+    wj[T[:n_main, 1] > T[2, 1]] = 0.0
+    wj[[i for i in LIPS_UPPER if i < n_main]] = 0.0
+    wj[T[:n_main, 1] < T[17, 1] - 0.006] = 1.0
+    wj[list(LIPS_LOWER)] = 1.0
+    wj[list(MOUTH_CORNERS)] = 0.35
+    free = np.isnan(wj)
+    fixed = ~free
+    wj[free] = np.linalg.solve(L[np.ix_(free, free)], -L[np.ix_(free, fixed)] @ wj[fixed])
+    return np.clip(wj, 0, 1)
+
+
+LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LIPS_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+
+
+def close_mouth(T, main_faces, n_main=468, rest_gap=0.0005):
+    """The template portrait smiles with parted lips; a neutral must have them closed. Rotate the
+    jaw (with its skinning weights) until the lip mid-points are ``rest_gap`` apart, then zip the
+    remaining gaps along the inner lip contours with a smooth local field."""
+    import cv2
+
+    L, _ = cotan_laplacian(T, main_faces, n_main)
+    wj = np.zeros(len(T))
+    wj[:n_main] = _jaw_weights(T, L, n_main)
+    J = _jaw_joint(T)
+
+    def rotated(angle):
+        R = cv2.Rodrigues(np.array([[angle], [0.0], [0.0]]))[0]
+        rot = (T - J) @ R.T + J
+        return T + wj[:, None] * (rot - T)
+
+    lo, hi = -0.5, 0.0  # negative pitch closes
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        Tm = rotated(mid)
+        if Tm[13, 1] - Tm[14, 1] > rest_gap:
+            hi = mid
+        else:
+            lo = mid
+    T = rotated(0.5 * (lo + hi))
+    # zip what is left: a harmonic (smooth, fold-free) vertical field, +-gap/2 on the inner lip
+    # contours, 0 beyond 2.5 cm from the mouth centre
+    L, _ = cotan_laplacian(T, main_faces, n_main)
+    up, low = list(LIPS_INNER_UPPER[1:-1]), list(LIPS_INNER_LOWER[1:-1])
+    gaps = np.maximum(T[up, 1] - T[low, 1] - rest_gap, 0.0)
+    dy = np.full(n_main, np.nan)
+    centre = 0.5 * (T[13] + T[14])
+    dy[np.linalg.norm(T[:n_main] - centre, axis=1) > 0.025] = 0.0
+    dy[up] = -gaps / 2
+    dy[low] = gaps / 2
+    dy[[78, 308]] = 0.0
+    free = np.isnan(dy)
+    fixed = ~free
+    dy[free] = np.linalg.solve(L[np.ix_(free, free)], -L[np.ix_(free, fixed)] @ dy[fixed])
+    D = np.zeros_like(T)
+    D[:n_main, 1] = dy
+    return T + D
+
+
 def _gauss(verts, centre, sigma):
     d2 = ((verts - np.asarray(centre)[None]) ** 2 / np.asarray(sigma, float) ** 2).sum(1)
     return np.exp(-0.5 * d2)
@@ -212,6 +281,7 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     faces = orient_outward(np.concatenate([faces, np.array(iris_faces)]), T, inside)
     main = faces[:-8]
     n_main = 468
+    T = close_mouth(T, main, n_main)
     L, mass = cotan_laplacian(T, main, n_main)
     # The identity basis is computed on the mesh with the mouth and eyes CLOSED (virtual strips
     # zipping the lip and lid contours), so that no identity direction can open them: opening the
@@ -330,7 +400,7 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     # -- joints, skinning ------------------------------------------------------------------------
     chin = T[152]
     eye_ctr = {s: T[EYE[s]["iris"][0]] - np.array([0.0, 0.0, 0.012]) for s in ("l", "r")}
-    jaw = np.array([0.0, 0.5 * (T[234, 1] + T[454, 1]) - 0.005, 0.5 * (T[234, 2] + T[454, 2]) - 0.025])
+    jaw = _jaw_joint(T)
     neck = np.array([0.0, chin[1] - 0.03, jaw[2] - 0.02])
     root = np.array([0.0, chin[1] - 0.06, jaw[2] - 0.03])
     joints = np.stack([root, neck, jaw, eye_ctr["l"], eye_ctr["r"]])
@@ -342,17 +412,7 @@ def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
         C = np.vstack([T[anc].T, np.ones(len(anc))])
         b = np.append(joints[j], 1.0)
         Jreg[j, anc] = C.T @ np.linalg.solve(C @ C.T, b)
-    # jaw weights: harmonic between 0 (above the nose base, upper lip) and 1 (lower lip, chin)
-    wj = np.full(n_main, np.nan)
-    wj[T[:n_main, 1] > T[2, 1]] = 0.0
-    wj[[i for i in LIPS_UPPER if i < n_main]] = 0.0
-    wj[T[:n_main, 1] < T[17, 1] - 0.006] = 1.0
-    wj[list(LIPS_LOWER)] = 1.0
-    wj[list(MOUTH_CORNERS)] = 0.35
-    free = np.isnan(wj)
-    fixed = ~free
-    wj[free] = np.linalg.solve(L[np.ix_(free, free)], -L[np.ix_(free, fixed)] @ wj[fixed])
-    wj = np.clip(wj, 0, 1)
+    wj = _jaw_weights(T, L, n_main)
     weights = np.zeros((V, 5))
     weights[:n_main, 2] = wj
     weights[:n_main, 1] = 1 - wj

@@ -42,6 +42,7 @@ class FitConfig:
     generic_expr_reg: float = 4.0
     jaw_reg: float = 1.0
     identity_frames: int = 20
+    depth_shape_reg: float = 4.0  # extra prior weight on identity directions along the depth axis (poorly observed)
     identity_iters: int = 150
     frame_iters: int = 10  # Levenberg-Marquardt iterations per frame (tracking)
     fit_eyes: bool = True
@@ -113,6 +114,10 @@ class Fitter:
         if model.name != "default" and not model.expression_names:
             p[:] = 1.0
         self.expr_prior = torch.as_tensor(p * self.cfg.expr_reg, dtype=torch.float64)
+        sd = model.shapedirs
+        depth = (sd[:, 2, :] ** 2).sum(0) / np.maximum((sd ** 2).sum((0, 1)), 1e-30)
+        self.shape_prior = torch.as_tensor(self.cfg.shape_reg * (1.0 + (self.cfg.depth_shape_reg - 1.0) * depth),
+                                           dtype=torch.float64)
         self.n_named = named if model.expression_names else 0
         self.n_joints = len(model.parents)
 
@@ -164,7 +169,9 @@ class Fitter:
             return r
         r = r.reshape(-1)
         if shape_prior:
-            r = torch.cat([r, (cfg.shape_reg ** 0.5) * shape.reshape(-1)])
+            # the identity prior counts once per frame of data: landmark errors are systematic across
+            # frames (the same face, the same detector), not independent draws
+            r = torch.cat([r, torch.sqrt(self.shape_prior * expr.shape[0]) * shape.reshape(-1)])
         return r
 
     def _energy(self, shape, expr, pose_free, cam, tgt, wts, rows):
@@ -258,7 +265,7 @@ class Fitter:
         for k, (jac, x) in enumerate(zip(J, (shape, e, p, c))):
             d = (jac.reshape(jac.shape[0], -1) ** 2).sum(0).reshape(x.shape)
             if k == 0:
-                d = d * n_frames_for_shape + self.cfg.shape_reg
+                d = (d + self.shape_prior) * n_frames_for_shape
             elif k == 1:
                 d = d + self.expr_prior
             elif k == 2:
