@@ -140,17 +140,19 @@ def to_uint8_rgb(pixels: np.ndarray, linear: bool = True) -> np.ndarray:
     return np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8))
 
 
-def detect_faces(rgb: np.ndarray, detect_size: int = 640) -> list[tuple[np.ndarray, float]]:
-    """Face boxes (x0, y0, x1, y1 in plate pixels) and scores on a down-scaled copy."""
+def detect_faces(rgb: np.ndarray, detect_size: int = 640, convert=None) -> list[tuple[np.ndarray, float]]:
+    """Face boxes (x0, y0, x1, y1 in plate pixels) and scores on a down-scaled copy. ``convert``
+    turns the (down-scaled) pixels into uint8 sRGB (only the small copy is converted)."""
     import cv2
 
     h, w = rgb.shape[:2]
     scale = min(1.0, detect_size / max(h, w))
     small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                 interpolation=cv2.INTER_AREA)
-    sh, sw = small.shape[:2]
+    if convert is not None:
+        small = convert(small)
     with _lock:
-        res = _detector().process(small)
+        res = _detector().process(np.ascontiguousarray(small))
     out = []
     for d in res.detections or []:
         bb = d.location_data.relative_bounding_box
@@ -159,7 +161,7 @@ def detect_faces(rgb: np.ndarray, detect_size: int = 640) -> list[tuple[np.ndarr
     return out
 
 
-def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: int):
+def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: int, convert=None):
     """Square crop centred on (cx, cy) of ``side`` plate pixels, resampled to out_size.
     Returns the crop and (x0, y0, scale) with plate = (x0, y0) + crop_coord * scale."""
     import cv2
@@ -170,18 +172,20 @@ def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: i
     ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
     iside = int(np.ceil(side + (x0 - ix0)))
     iside = max(iside, int(np.ceil(side + (y0 - iy0))))
-    canvas = np.zeros((iside, iside, 3), np.uint8)
+    canvas = np.zeros((iside, iside, 3), rgb.dtype)
     sx0, sy0 = max(ix0, 0), max(iy0, 0)
     sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
     if sx1 > sx0 and sy1 > sy0:
         canvas[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
     interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_CUBIC
     crop = cv2.resize(canvas, (out_size, out_size), interpolation=interp) if iside != out_size else canvas
+    if convert is not None:
+        crop = convert(crop)
     return crop, (float(ix0), float(iy0), iside / out_size)
 
 
-def _mesh_on_crop(rgb, cx, cy, side, mesh_size):
-    crop, (x0, y0, s) = _crop_square(rgb, cx, cy, side, mesh_size)
+def _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert=None):
+    crop, (x0, y0, s) = _crop_square(rgb, cx, cy, side, mesh_size, convert)
     with _lock:
         res = _mesher().process(crop)
     if not res.multi_face_landmarks:
@@ -219,8 +223,16 @@ def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
                 previous_center: np.ndarray | None = None, detect_size: int = 640, mesh_size: int = 384,
                 crop_scale: float = 1.9, refine: bool = True, linear: bool = True) -> FaceResult:
     """Landmarks of one face on one plate (any size). See the module docstring."""
-    rgb = to_uint8_rgb(pixels, linear=linear)
-    boxes = detect_faces(rgb, detect_size)
+    # Work on the plate's own pixels and convert only what the networks see (the down-scaled copy
+    # and the crops) to 8-bit sRGB: converting a whole 4K float plate would cost more than tracking.
+    rgb = np.asarray(pixels)
+    if rgb.ndim == 2:
+        rgb = rgb[..., None]
+    rgb = rgb[..., :3] if rgb.shape[2] >= 3 else np.repeat(rgb[..., :1], 3, axis=2)
+    if rgb.dtype not in (np.uint8, np.float32):
+        rgb = rgb.astype(np.float32)
+    convert = (lambda a: to_uint8_rgb(a, linear=linear)) if rgb.dtype != np.uint8 else None  # noqa: E731
+    boxes = detect_faces(rgb, detect_size, convert)
     k = select_face(boxes, select, index, previous_center)
     if k is None:
         return FaceResult(None, 0.0, None, len(boxes))
@@ -228,14 +240,14 @@ def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     # BlazeFace boxes cover brows..chin; shift down a little and enlarge to hold the whole mesh.
     side = crop_scale * max(box[2] - box[0], box[3] - box[1])
-    pts, z = _mesh_on_crop(rgb, cx, cy, side, mesh_size)
+    pts, z = _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert)
     if pts is None:
         return FaceResult(None, 0.0, tuple(box), len(boxes), info={"reason": "mesh found no face in the crop"})
     if refine:
         lo, hi = pts[:468].min(0), pts[:468].max(0)
         c = (lo + hi) / 2
         side2 = 1.5 * float(max(hi - lo))
-        pts2, z2 = _mesh_on_crop(rgb, c[0], c[1], side2, mesh_size)
+        pts2, z2 = _mesh_on_crop(rgb, c[0], c[1], side2, mesh_size, convert)
         if pts2 is not None:
             pts, z = pts2, z2
     return FaceResult(pts.astype(np.float64), score, tuple(float(v) for v in box), len(boxes), z)
