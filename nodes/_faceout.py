@@ -29,6 +29,12 @@ def model_spec(p: dict, fallback: str | None = None) -> tuple[str, str | None]:
 def hash_model(h, spec: str, embedding: str | None) -> None:
     """Model files are read outside the parameters: hash their identity."""
     h.update(f"|model={spec}|env={os.environ.get('FACEWARP_FLAME', '')}".encode())
+    if spec == "default":
+        from ._default_face import DATA_PATH
+
+        if DATA_PATH.exists():
+            st = DATA_PATH.stat()
+            h.update(f"|default:{st.st_mtime_ns}:{st.st_size}".encode())
     for f in (spec, embedding or os.environ.get("FACEWARP_FLAME_EMBEDDING", "")):
         if f and f != "default" and Path(f).exists():
             st = Path(f).stat()
