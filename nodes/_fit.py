@@ -332,7 +332,6 @@ class Fitter:
                 tz = z - X[:, 2].mean()
                 sp = self.f / tz
                 cam0[t] = [np.log(sp), xy[0] * sp + float(self.c[0]), xy[1] * sp + float(self.c[1])]
-        self._shape_per_batch = False
 
         # 2. identity over a spread subset of frames
         shape = torch.zeros(1, model.n_shape, dtype=torch.float64) if init_shape is None else \
