@@ -284,7 +284,7 @@ def test_default_model_builder_reproduces_committed_file():
 
     built = _default_face.build_default_model()
     stored = _flame.load_model("default")
-    np.testing.assert_allclose(built.v_template, stored.v_template, atol=2e-4)  # MediaPipe/CPU variation
+    np.testing.assert_allclose(built.v_template, stored.v_template, atol=5e-4)  # MediaPipe/CPU variation (0.5 mm)
     np.testing.assert_array_equal(built.faces, stored.faces)
 
 
