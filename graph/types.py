@@ -79,6 +79,7 @@ class Landmarks:
     scheme: str = "mediapipe478"
     image_size: tuple[int, int] | None = None  # (width, height) of the image they belong to
     found: bool = True  # False when no face was found on this frame (points then hold a fill)
+    info: dict[str, Any] = field(default_factory=dict)  # optional per-frame report (e.g. status, score)
 
     type_name: ClassVar[str] = "Landmarks"
 
@@ -156,6 +157,7 @@ class FlameParams:
     translation: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     camera: Camera = field(default_factory=Camera)
     model: str = "default"
+    info: dict[str, Any] = field(default_factory=dict)  # optional per-frame report (e.g. reprojection error)
 
     type_name: ClassVar[str] = "FlameParams"
 

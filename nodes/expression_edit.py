@@ -1,0 +1,161 @@
+"""ExpressionEdit: keyframed expression controls applied on top of a fitted plate."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
+
+from . import _flame
+from ._faceout import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+
+JAW_OPEN_RAD = 0.35  # jaw_open = 1 opens the jaw by 0.35 rad (20 degrees)
+POSE_CONTROLS = ("jaw_open", "head_yaw", "head_pitch", "head_roll", "gaze_x", "gaze_y")
+GROUPS = {"smile": ("smile_l", "smile_r"), "blink": ("blink_l", "blink_r"),
+          "brow_raise": ("brow_raise_l", "brow_raise_r")}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_keys(text: str) -> dict[str, list[tuple[int, float]]]:
+    """``"1001: jaw_open=0.5, smile=0.2; 1010: jaw_open=0"`` -> {control: [(frame, value), ...]} sorted."""
+    keys: dict[str, list[tuple[int, float]]] = {}
+    for chunk in (c.strip() for c in (text or "").split(";")):
+        if not chunk:
+            continue
+        if ":" not in chunk:
+            raise ValueError(f"key '{chunk}' needs 'FRAME: control=value, ...'")
+        frame_s, body = chunk.split(":", 1)
+        try:
+            frame = int(frame_s.strip())
+        except ValueError:
+            raise ValueError(f"key '{chunk}': '{frame_s.strip()}' is not a frame number") from None
+        for item in (i.strip() for i in body.split(",")):
+            if not item:
+                continue
+            if "=" not in item:
+                raise ValueError(f"'{item}' at frame {frame} needs control=value")
+            name, val = (s.strip() for s in item.split("=", 1))
+            if not _NAME.match(name):
+                raise ValueError(f"bad control name '{name}' at frame {frame}")
+            try:
+                v = float(val)
+            except ValueError:
+                raise ValueError(f"'{name}={val}' at frame {frame}: value is not a number") from None
+            if not np.isfinite(v):
+                raise ValueError(f"'{name}={val}' at frame {frame}: value must be finite")
+            keys.setdefault(name, [])
+            keys[name] = [k for k in keys[name] if k[0] != frame] + [(frame, v)]
+    return {k: sorted(v) for k, v in keys.items()}
+
+
+def value_at(keys: list[tuple[int, float]], frame: float, interpolation: str = "linear") -> float:
+    """Held before the first and after the last key; linear, smooth (ease in/out) or step between."""
+    fr = [k[0] for k in keys]
+    vals = [k[1] for k in keys]
+    if frame <= fr[0]:
+        return vals[0]
+    if frame >= fr[-1]:
+        return vals[-1]
+    i = int(np.searchsorted(fr, frame, side="right")) - 1
+    if interpolation == "step":
+        return vals[i]
+    t = (frame - fr[i]) / (fr[i + 1] - fr[i])
+    if interpolation == "smooth":
+        t = t * t * (3 - 2 * t)
+    return vals[i] + t * (vals[i + 1] - vals[i])
+
+
+def control_targets(model: _flame.FaceModel, name: str) -> list[int]:
+    """Expression components a control drives (raises KeyError for unknown names)."""
+    names = list(model.expression_names)
+    if name in GROUPS and all(n in names for n in GROUPS[name]):
+        return [names.index(n) for n in GROUPS[name]]
+    if name in names:
+        return [names.index(name)]
+    m = re.fullmatch(r"expr(\d+)", name)
+    if m and int(m.group(1)) < model.n_expr:
+        return [int(m.group(1))]
+    raise KeyError(name)
+
+
+def apply_controls(model, shape, expr, pose, values: dict[str, float]):
+    import cv2
+
+    expr = expr.copy()
+    pose = pose.copy()
+    for name, v in values.items():
+        if name == "jaw_open":
+            pose[2, 0] += JAW_OPEN_RAD * v
+        elif name in ("head_yaw", "head_pitch", "head_roll"):
+            axis = {"head_pitch": 0, "head_yaw": 1, "head_roll": 2}[name]
+            aa = np.zeros(3)
+            aa[axis] = np.radians(v)
+            R = cv2.Rodrigues(aa.reshape(3, 1))[0] @ cv2.Rodrigues(pose[0].reshape(3, 1))[0]
+            pose[0] = cv2.Rodrigues(R)[0].reshape(3)
+        elif name in ("gaze_x", "gaze_y"):
+            axis = 1 if name == "gaze_x" else 0
+            pose[3:5, axis] += np.radians(v) * (1 if name == "gaze_x" else -1)
+        else:
+            for k in control_targets(model, name):
+                expr[k] += v
+    return shape, expr, pose
+
+
+class ExpressionEdit(Node):
+    schema = NodeSchema(
+        type="ExpressionEdit",
+        category="face",
+        doc="Adds keyframed controls to fitted parameters. keys: 'FRAME: control=value, ...; FRAME: ...' e.g. "
+            "'1001: jaw_open=0.5, smile=0.2; 1010: jaw_open=0'. Controls: jaw_open (1 = 20 degrees), head_yaw/"
+            "head_pitch/head_roll and gaze_x/gaze_y (degrees), the model's named expressions (default model: smile, "
+            "blink, brow_raise and their _l/_r halves, lip_funnel, lip_pucker, brow_lower, mouth_stretch, "
+            "upper_lip_raise, lower_lip_depress, cheek_puff, lips_press, mouth_left) and exprN (component N, any "
+            "model). Each control is held before its first and after its last key.",
+        inputs=(Input("params", "FlameParams", "fitted parameters of the plate (FLAMEFit)"),),
+        outputs=(
+            Output("params", "FlameParams", "edited parameters"),
+            Output("mesh", "Mesh", "edited mesh in the plate's camera"),
+            Output("landmarks", "Landmarks", "edited landmarks in the plate"),
+        ),
+        params=MODEL_PARAMS + (
+            Param("keys", "string", "", "keyframes, see above"),
+            Param("interpolation", "enum", "smooth", "between keys: linear, smooth (ease in/out) or step",
+                  choices=("linear", "smooth", "step")),
+            Param("amount", "float", 1.0, "multiplies every control", min=-10.0, max=10.0),
+        ),
+        time_dependent=True,
+    )
+
+    def hash_extra(self, ctx, h):
+        p = self.param_values(ctx)
+        hash_model(h, *model_spec(p))
+
+    def compute(self, ctx, inputs):
+        p = self.param_values(ctx)
+        fp = inputs["params"]
+        try:
+            keys = parse_keys(p["keys"])
+        except ValueError as exc:
+            raise self.error(ValidationError, str(exc), param="keys") from None
+        spec, emb = model_spec(p, fp.model)
+        try:
+            model = _flame.load_model(spec, emb)
+        except _flame.ModelError as exc:
+            raise self.error(InputError, str(exc), param="model") from None
+        frame = ctx.frame if ctx.frame is not None else 0
+        values = {n: p["amount"] * value_at(k, frame, p["interpolation"]) for n, k in keys.items()}
+        for n in values:
+            if n not in POSE_CONTROLS:
+                try:
+                    control_targets(model, n)
+                except KeyError:
+                    known = ", ".join(POSE_CONTROLS + tuple(GROUPS) + tuple(model.expression_names[:15]))
+                    raise self.error(ValidationError, f"unknown control '{n}' for model '{model.name}' (known: {known}, "
+                                     "exprN)", param="keys") from None
+        shape, expr, pose = params_to_arrays(fp, model)
+        shape, expr, pose = apply_controls(model, shape, expr, pose, values)
+        out = make_params(fp.model, shape, expr, pose, fp.camera, fp.translation, dict(fp.info, edit=values))
+        mesh, lms = outputs_from_params(model, out)
+        return {"params": out, "mesh": mesh, "landmarks": lms}

@@ -1,0 +1,119 @@
+"""Retarget: carry a driving performance (relative to its neutral frame) onto a target face."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError
+
+from . import _flame
+from ._faceout import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+
+
+def _R(aa):
+    import cv2
+
+    return cv2.Rodrigues(np.asarray(aa, np.float64).reshape(3, 1))[0]
+
+
+def _aa(R):
+    import cv2
+
+    return cv2.Rodrigues(np.asarray(R, np.float64))[0].reshape(3)
+
+
+def retarget_params(model, target, driving, neutral, expression_scale=1.0, follow_pose=True, follow_translation=True):
+    """Arrays (shape, expr, pose, camera params, translation) for the target driven by ``driving``.
+
+    expression: target + scale x (driving - neutral); every joint rotation: R_d R_n^T R_t (the
+    driving rotation relative to its neutral frame, applied on top of the target's; the global
+    joint only with ``follow_pose``); camera: weak perspective scale x s_d/s_n and offsets moved by
+    the driving offset change in target pixels; pinhole translation moved by t_d - t_n.
+    """
+    ts, te, tp = params_to_arrays(target, model)
+    _, de, dp = params_to_arrays(driving, model)
+    _, ne, npose = params_to_arrays(neutral, model)
+    expr = te + expression_scale * (de - ne)
+    pose = tp.copy()
+    for j in range(len(pose)):
+        if j == 0 and not follow_pose:
+            continue
+        pose[j] = _aa(_R(dp[j]) @ _R(npose[j]).T @ _R(tp[j]))
+    cam = target.camera
+    trans = np.asarray(target.translation, np.float64).copy()
+    if cam.kind == "weak_perspective" and neutral.camera.kind == "weak_perspective":
+        s_t, tx_t, ty_t = cam.params
+        s_d, tx_d, ty_d = driving.camera.params
+        s_n, tx_n, ty_n = neutral.camera.params
+        k = s_t / s_n
+        params = (s_t * s_d / s_n, tx_t + k * (tx_d - tx_n), ty_t + k * (ty_d - ty_n)) if follow_translation else \
+            (s_t * s_d / s_n, tx_t, ty_t)
+        cam = Camera(cam.kind, tuple(float(v) for v in params), cam.image_size)
+    elif follow_translation:
+        trans = trans + np.asarray(driving.translation, np.float64) - np.asarray(neutral.translation, np.float64)
+    return ts, expr, pose, cam, trans
+
+
+class Retarget(Node):
+    schema = NodeSchema(
+        type="Retarget",
+        category="face",
+        doc="Target identity + the driving performance's expression, jaw/eye/head rotation and camera motion taken "
+            "relative to the driving neutral frame -> the driving mesh for the target and its landmarks in the "
+            "target plate (inputs for TriangleWarp and DisplacementRender). Evaluated over the range (needs the "
+            "neutral frame).",
+        inputs=(
+            Input("driving", "FlameParams", "fitted driving performance (FLAMEFit)"),
+            Input("target", "FlameParams", "fitted target face (FLAMEFit on the target plate)"),
+        ),
+        outputs=(
+            Output("params", "FlameParams", "retargeted parameters"),
+            Output("mesh", "Mesh", "driving mesh for the target, in the target's camera"),
+            Output("landmarks", "Landmarks", "its landmarks in the target plate"),
+        ),
+        params=MODEL_PARAMS + (
+            Param("neutral_frame", "int", -1, "driving frame taken as neutral (-1 = first frame of the range)"),
+            Param("target_frame", "int", -1, "frame of the target input to use for every frame (e.g. the frame of a "
+                  "still target plate); -1 = the target input at the frame being evaluated"),
+            Param("expression_scale", "float", 1.0, "multiplies the driving expression change", min=-10.0, max=10.0),
+            Param("follow_pose", "bool", True, "apply the driving head rotation change"),
+            Param("follow_translation", "bool", True, "apply the driving head translation/scale change"),
+            Param("scheme", "enum", "model", "landmark scheme of the output", choices=("model", "mediapipe478", "ibug68")),
+        ),
+        requires_sequence=True,
+    )
+
+    def hash_extra(self, ctx, h):
+        p = self.param_values(ctx)
+        hash_model(h, *model_spec(p))
+
+    def compute_sequence(self, ctx, frames, fetch):
+        p = self.param_values(ctx)
+        nf = frames[0] if p["neutral_frame"] == -1 else p["neutral_frame"]
+        if nf not in frames:
+            raise self.error(RenderError, f"neutral frame {nf} is outside the range being evaluated "
+                             f"({frames[0]}-{frames[-1]})", param="neutral_frame")
+        neutral = fetch(nf)["driving"]
+        tf = p["target_frame"]
+        if tf != -1 and tf not in frames:
+            raise self.error(RenderError, f"target frame {tf} is outside the range being evaluated "
+                             f"({frames[0]}-{frames[-1]})", param="target_frame")
+        held = fetch(tf)["target"] if tf != -1 else None
+        out = {}
+        model = None
+        for f in frames:
+            ins = dict(fetch(f))
+            if held is not None:
+                ins["target"] = held
+            if model is None:
+                spec, emb = model_spec(p, ins["target"].model)
+                try:
+                    model = _flame.load_model(spec, emb)
+                except _flame.ModelError as exc:
+                    raise self.error(InputError, str(exc), param="model") from None
+            ts, e, pose, cam, trans = retarget_params(model, ins["target"], ins["driving"], neutral,
+                                                      p["expression_scale"], p["follow_pose"], p["follow_translation"])
+            fp = make_params(ins["target"].model, ts, e, pose, cam, trans, {"neutral_frame": nf})
+            mesh, lms = outputs_from_params(model, fp, None if p["scheme"] == "model" else p["scheme"])
+            out[f] = {"params": fp, "mesh": mesh, "landmarks": lms}
+        return out
