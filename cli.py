@@ -29,6 +29,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INVALID)
 
 
+def _convert_flame(argv):
+    from facewarp.nodes._flame import convert_flame_main
+
+    return convert_flame_main(argv)
+
+
+# Subcommands with their own argument parsers (they take the rest of the command line).
+DELEGATED = {
+    "convert-flame": (_convert_flame, "convert a FLAME .pkl to the plain-array .npz facewarp loads"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facewarp", description="Node-graph face reanimation for VFX plates.")
     parser.add_argument("--version", action="version", version=f"facewarp {__version__}")
@@ -59,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", default="1280x720", help="plate size WxH, e.g. 3840x2160")
     demo.add_argument("--device", choices=DEVICES, default="auto")
     demo.add_argument("--overwrite", action="store_true")
+
+    for name, (_, text) in DELEGATED.items():  # listed in --help; parsed by their own modules
+        sub.add_parser(name, help=text, add_help=False)
 
     nodes = sub.add_parser("nodes", help="list node types, or describe one")
     nodes.add_argument("type", nargs="?")
@@ -216,6 +231,13 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "nodes": cmd_nodes, "demo"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        try:
+            return DELEGATED[argv[0]][0](argv[1:])
+        except FacewarpError as exc:
+            print(f"facewarp: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -591,7 +591,7 @@ def convert_flame_main(argv=None) -> int:
     try:
         out = convert_flame(args.src, args.dst, args.embedding, args.overwrite, args.n_shape)
     except (ModelError, FileExistsError, FileNotFoundError) as exc:
-        print(f"convert-flame: {exc}", file=sys.stderr)
+        print(f"facewarp: error: convert-flame: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
     return 0
