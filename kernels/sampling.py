@@ -1,0 +1,219 @@
+"""Bilinear backward warp with border modes, and the resamplers every kernel agrees on.
+
+Conventions (``facewarp.graph.conventions``): pixel (row i, col j) has its centre at
+continuous ``(j + 0.5, i + 0.5)``; a displacement is a backward map ``out(p) = src(p + D(p))``.
+Bilinear sampling at continuous ``(x, y)`` reads the four pixels around ``(x - 0.5, y - 0.5)``.
+Border modes for neighbours outside the source: ``clamp`` (nearest edge pixel), ``zero``
+(transparent black: the neighbour's weight contributes 0) and ``reflect`` (mirrored about the
+edge: index -1 -> 0, -2 -> 1, W -> W-1, periodic beyond 2W).
+
+Resampling to another grid size maps continuous coordinates proportionally
+(``x_dst = x_src * W_dst / W_src``; pixel centres stay centres), which is what OpenCV's
+``INTER_LINEAR``/``INTER_AREA`` do. Bilinear up-sampling clamps the sample position to the
+outermost pixel centres (edge replicate). ``area_downsample`` is the exact box average
+(for integer factors the paper's block average; for other factors, area-weighted).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from numba import njit, prange
+
+from ._dispatch import FASTMATH, border_code, cuda_function, grid_1d, use_cuda
+
+# --------------------------------------------------------------------------- numba helpers
+
+
+@njit(inline="always", cache=True)
+def border_index(i, n, mode):
+    """Index of neighbour ``i`` in ``[0, n)`` after the border mode; -1 means 'zero'."""
+    if 0 <= i < n:
+        return i
+    if mode == 0:
+        return 0 if i < 0 else n - 1
+    if mode == 1:
+        return -1
+    period = 2 * n
+    k = i % period
+    if k < 0:
+        k += period
+    return k if k < n else period - 1 - k
+
+
+@njit(inline="always", cache=True)
+def clamp_coord(u, n):
+    """Bilinear up-sampling coordinate (already shifted by -0.5) clamped to [0, n-1]."""
+    if u < 0:
+        return u - u  # 0 of u's type
+    hi = u - u + (n - 1)
+    if u > hi:
+        return hi
+    return u
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _warp_bilinear_cpu(src, field, mode, out):
+    h, w, c = out.shape
+    sh, sw = src.shape[0], src.shape[1]
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    for i in prange(h):
+        y = np.float32(i)
+        for j in range(w):
+            qx = np.float32(j) + field[i, j, 0]  # (j + 0.5) + dx - 0.5
+            qy = y + field[i, j, 1]
+            if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):  # NaN/Inf/absurd
+                for k in range(c):
+                    out[i, j, k] = np.nan
+                continue
+            x0 = int(math.floor(qx))
+            y0 = int(math.floor(qy))
+            ax = qx - np.float32(x0)
+            ay = qy - np.float32(y0)
+            if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh:
+                for k in range(c):
+                    p00 = src[y0, x0, k]
+                    p10 = src[y0 + 1, x0, k]
+                    top = p00 + ax * (src[y0, x0 + 1, k] - p00)
+                    bot = p10 + ax * (src[y0 + 1, x0 + 1, k] - p10)
+                    out[i, j, k] = top + ay * (bot - top)
+                continue
+            xa = border_index(x0, sw, mode)
+            xb = border_index(x0 + 1, sw, mode)
+            ya = border_index(y0, sh, mode)
+            yb = border_index(y0 + 1, sh, mode)
+            w00 = (one - ax) * (one - ay)
+            w01 = ax * (one - ay)
+            w10 = (one - ax) * ay
+            w11 = ax * ay
+            for k in range(c):
+                acc = np.float32(0.0)
+                if ya >= 0:
+                    if xa >= 0:
+                        acc += w00 * src[ya, xa, k]
+                    if xb >= 0:
+                        acc += w01 * src[ya, xb, k]
+                if yb >= 0:
+                    if xa >= 0:
+                        acc += w10 * src[yb, xa, k]
+                    if xb >= 0:
+                        acc += w11 * src[yb, xb, k]
+                out[i, j, k] = acc
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _resample_bilinear_cpu(src, out):
+    h, w, c = out.shape
+    sh, sw = src.shape[0], src.shape[1]
+    rx = np.float32(sw / w)
+    ry = np.float32(sh / h)
+    for i in prange(h):
+        v = clamp_coord((np.float32(i) + np.float32(0.5)) * ry - np.float32(0.5), sh)
+        y0 = min(int(v), sh - 1)
+        y1 = min(y0 + 1, sh - 1)
+        ay = v - y0
+        for j in range(w):
+            u = clamp_coord((np.float32(j) + np.float32(0.5)) * rx - np.float32(0.5), sw)
+            x0 = min(int(u), sw - 1)
+            x1 = min(x0 + 1, sw - 1)
+            ax = u - x0
+            for k in range(c):
+                top = src[y0, x0, k] + ax * (src[y0, x1, k] - src[y0, x0, k])
+                bot = src[y1, x0, k] + ax * (src[y1, x1, k] - src[y1, x0, k])
+                out[i, j, k] = top + ay * (bot - top)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _down2_cpu(src, out):
+    h, w, c = out.shape
+    for i in prange(h):
+        for j in range(w):
+            for k in range(c):
+                out[i, j, k] = np.float32(0.25) * (src[2 * i, 2 * j, k] + src[2 * i, 2 * j + 1, k]
+                                                   + src[2 * i + 1, 2 * j, k] + src[2 * i + 1, 2 * j + 1, k])
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _as_hwc(a: np.ndarray) -> tuple[np.ndarray, bool]:
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 2:
+        return np.ascontiguousarray(a[..., None]), True
+    return np.ascontiguousarray(a), False
+
+
+def warp_bilinear(src: np.ndarray, field: np.ndarray, border: str = "clamp", device: str = "auto") -> np.ndarray:
+    """``out(p) = src(p + field(p))``, bilinear, output the size of ``field``.
+
+    ``src`` is H x W x C (or H x W) float32, ``field`` is h x w x 2 float32 in pixels of
+    ``src``. Non-finite displacements give NaN pixels.
+    """
+    src3, squeeze = _as_hwc(src)
+    field = np.ascontiguousarray(field, dtype=np.float32)
+    if field.ndim != 3 or field.shape[2] != 2:
+        raise ValueError(f"field must be h x w x 2, got {field.shape}")
+    mode = border_code(border)
+    if use_cuda(device):
+        out = _warp_bilinear_cuda(src3, field, mode)
+    else:
+        out = np.empty(field.shape[:2] + (src3.shape[2],), np.float32)
+        _warp_bilinear_cpu(src3, field, mode, out)
+    return out[..., 0] if squeeze else out
+
+
+def resample_bilinear(src: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resample to ``width x height`` (pixel centres aligned, edge clamped).
+    Values are NOT scaled (use :func:`resample_field` for displacements)."""
+    src3, squeeze = _as_hwc(src)
+    out = np.empty((height, width, src3.shape[2]), np.float32)
+    _resample_bilinear_cpu(src3, out)
+    return out[..., 0] if squeeze else out
+
+
+def resample_field(field: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resample a displacement field and scale its values to the new pixel size
+    (conventions: 'scaling a field to another resolution scales its values')."""
+    h, w = field.shape[:2]
+    out = resample_bilinear(field, width, height)
+    out[..., 0] *= np.float32(width / w)
+    out[..., 1] *= np.float32(height / h)
+    return out
+
+
+def area_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Box (area) average to ``width x height``: the paper's block average when the size is
+    an integer multiple; exact area weights otherwise (no padding needed)."""
+    src3, squeeze = _as_hwc(src)
+    h, w = src3.shape[:2]
+    if width == w and height == h:
+        out = src3.copy()
+    elif w == 2 * width and h == 2 * height:
+        out = np.empty((height, width, src3.shape[2]), np.float32)
+        _down2_cpu(src3, out)
+    else:
+        out = cv2.resize(src3, (width, height), interpolation=cv2.INTER_AREA)
+        if out.ndim == 2:
+            out = out[..., None]
+    return out[..., 0] if squeeze else out
+
+
+# --------------------------------------------------------------------------- CUDA path
+
+
+def _warp_bilinear_cuda(src3: np.ndarray, field: np.ndarray, mode: int) -> np.ndarray:
+    import cupy as cp
+
+    h, w = field.shape[:2]
+    sh, sw, c = src3.shape
+    d_src = cp.asarray(src3)
+    d_field = cp.asarray(field)
+    d_out = cp.empty((h, w, c), cp.float32)
+    fn = cuda_function("warp", "warp_bilinear_f32")
+    grid, block = grid_1d(h * w)
+    fn(grid, block, (d_src, d_field, d_out, np.int32(sh), np.int32(sw), np.int32(c), np.int32(h), np.int32(w),
+                     np.int32(mode)))
+    return cp.asnumpy(d_out)
