@@ -234,8 +234,13 @@ def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool) ->
     plate = _c(plate)
     h, w = plate.shape[:2]
     levels = [plate]
-    for sw, sh in pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)[1:]:
+    sizes = pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)
+    for sw, sh in sizes[1:-1]:
         levels.append(area_downsample(levels[-1], sw, sh))
+    # the low-res image is always the block (area) average of the plate itself, so that the
+    # generator's input is the same whatever the mode (a chain of averages is not, for
+    # non-power-of-two factors)
+    levels.append(area_downsample(plate, *sizes[-1]))
     return levels
 
 

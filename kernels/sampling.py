@@ -54,54 +54,67 @@ def clamp_coord(u, n):
     return u
 
 
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def sample_into(S, sh, sw, nc, qx, qy, mode, O, oi):
+    """Bilinear sample of flat H*W*nc image ``S`` at index-space (x-0.5, y-0.5) = (qx, qy),
+    written to ``O[oi:oi+nc]``. Non-finite positions give NaN."""
+    if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
+        for k in range(nc):
+            O[oi + k] = np.nan
+        return
+    x0 = int(math.floor(qx))
+    y0 = int(math.floor(qy))
+    ax = qx - np.float32(x0)
+    ay = qy - np.float32(y0)
+    rs = sw * nc
+    if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh:
+        b = y0 * rs + x0 * nc
+        for k in range(nc):
+            p00 = S[b + k]
+            p10 = S[b + rs + k]
+            top = p00 + ax * (S[b + nc + k] - p00)
+            bot = p10 + ax * (S[b + rs + nc + k] - p10)
+            O[oi + k] = top + ay * (bot - top)
+        return
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    xa = border_index(x0, sw, mode)
+    xb = border_index(x0 + 1, sw, mode)
+    ya = border_index(y0, sh, mode)
+    yb = border_index(y0 + 1, sh, mode)
+    wxa = one - ax if xa >= 0 else zero
+    wxb = ax if xb >= 0 else zero
+    wya = one - ay if ya >= 0 else zero
+    wyb = ay if yb >= 0 else zero
+    pa = max(ya, 0) * rs + max(xa, 0) * nc
+    pb = max(ya, 0) * rs + max(xb, 0) * nc
+    pc = max(yb, 0) * rs + max(xa, 0) * nc
+    pd = max(yb, 0) * rs + max(xb, 0) * nc
+    for k in range(nc):
+        O[oi + k] = wya * (wxa * S[pa + k] + wxb * S[pb + k]) + wyb * (wxa * S[pc + k] + wxb * S[pd + k])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _warp_row(i, S, Fd, O, sh, sw, w, nc, mode):
+    fi = np.float32(i)
+    for j in range(w):
+        qx = np.float32(j) + Fd[(i * w + j) * 2]  # (j + 0.5) + dx - 0.5
+        qy = fi + Fd[(i * w + j) * 2 + 1]
+        sample_into(S, sh, sw, nc, qx, qy, mode, O, (i * w + j) * nc)
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _warp_bilinear_cpu(src, field, mode, out):
     h, w, c = out.shape
     sh, sw = src.shape[0], src.shape[1]
-    one = np.float32(1.0)
-    half = np.float32(0.5)
+    S = src.reshape(-1)
+    Fd = field.reshape(-1)
+    O = out.reshape(-1)
     for i in prange(h):
-        y = np.float32(i)
-        for j in range(w):
-            qx = np.float32(j) + field[i, j, 0]  # (j + 0.5) + dx - 0.5
-            qy = y + field[i, j, 1]
-            if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):  # NaN/Inf/absurd
-                for k in range(c):
-                    out[i, j, k] = np.nan
-                continue
-            x0 = int(math.floor(qx))
-            y0 = int(math.floor(qy))
-            ax = qx - np.float32(x0)
-            ay = qy - np.float32(y0)
-            if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh:
-                for k in range(c):
-                    p00 = src[y0, x0, k]
-                    p10 = src[y0 + 1, x0, k]
-                    top = p00 + ax * (src[y0, x0 + 1, k] - p00)
-                    bot = p10 + ax * (src[y0 + 1, x0 + 1, k] - p10)
-                    out[i, j, k] = top + ay * (bot - top)
-                continue
-            xa = border_index(x0, sw, mode)
-            xb = border_index(x0 + 1, sw, mode)
-            ya = border_index(y0, sh, mode)
-            yb = border_index(y0 + 1, sh, mode)
-            w00 = (one - ax) * (one - ay)
-            w01 = ax * (one - ay)
-            w10 = (one - ax) * ay
-            w11 = ax * ay
-            for k in range(c):
-                acc = np.float32(0.0)
-                if ya >= 0:
-                    if xa >= 0:
-                        acc += w00 * src[ya, xa, k]
-                    if xb >= 0:
-                        acc += w01 * src[ya, xb, k]
-                if yb >= 0:
-                    if xa >= 0:
-                        acc += w10 * src[yb, xa, k]
-                    if xb >= 0:
-                        acc += w11 * src[yb, xb, k]
-                out[i, j, k] = acc
+        if c == 3:  # literal channel count: unrolled
+            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode)
+        else:
+            _warp_row(i, S, Fd, O, sh, sw, w, c, mode)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
