@@ -51,6 +51,7 @@ def smooth_fill(values: np.ndarray, coverage: np.ndarray, falloff_px: float, sca
         return np.zeros_like(values, dtype=np.float32)
     filled = push_pull(values, cov)
     dist = cv2.distanceTransform((cov == 0).astype(np.uint8), cv2.DIST_L2, 5) * np.float32(scale)
+    dist = np.maximum(dist - np.float32(0.5 * scale), 0)  # from the coverage's edge, not its last centre
     fall = np.exp(-0.5 * (dist / max(float(falloff_px), 1e-6)) ** 2).astype(np.float32)
     out = filled * fall[..., None]
     out[cov > 0] = values[cov > 0]

@@ -19,7 +19,11 @@ from facewarp.graph import Camera, Displacement, Image, Input, InputError, Mask,
 from facewarp.kernels.fill import composite_fill, smooth_fill
 from facewarp.kernels.raster import rasterize
 
-_COARSE = 8  # the fill is computed on a grid this many times coarser
+
+
+def coarse_factor(width: int, height: int) -> int:
+    """The fill is computed on a grid this many times coarser (8 at 4K, 1 for small frames)."""
+    return int(np.clip(min(width, height) // 270, 1, 8))
 
 
 def depth_keys(camera: Camera, z: np.ndarray) -> np.ndarray:
@@ -46,7 +50,8 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
     field = np.ascontiguousarray(r.values[..., :2])
     extra = np.ascontiguousarray(r.values[..., 2:]) if attribute is not None else None
     if fill == "falloff":
-        cw, ch = max(1, -(-width // _COARSE)), max(1, -(-height // _COARSE))
+        k = coarse_factor(width, height)
+        cw, ch = max(1, -(-width // k)), max(1, -(-height // k))
         sx, sy = cw / width, ch / height
         rc = rasterize(pd * np.array([sx, sy], np.float32), driving.faces, cw, ch, attrs=disp, depth=keys,
                        cull=cull, device="cpu")
