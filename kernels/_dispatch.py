@@ -57,7 +57,7 @@ def load_module(name: str):
     import cupy
 
     source = (KERNEL_DIR / f"{name}.cu").read_text()
-    return cupy.RawModule(code=source, options=("--std=c++17",))
+    return cupy.RawModule(code=source, options=("--std=c++17", f"-I{KERNEL_DIR}"))
 
 
 def cuda_function(module: str, kernel: str):
@@ -65,4 +65,7 @@ def cuda_function(module: str, kernel: str):
 
 
 def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
-    return ((n + block - 1) // block,), (block,)
+    return ((max(n, 1) + block - 1) // block,), (block,)
+
+
+ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, cuda_function, grid_1d, use_cuda
+from ._dispatch import ROWS_PER_THREAD, cuda_function, grid_1d, use_cuda
 
 CULL_MODES = {"none": 0, "back": 1, "front": 2}
 
@@ -257,7 +257,8 @@ def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
     d_depth = cp.asarray(depth)
     d_attrs = cp.asarray(attrs)
     zbuf = cp.full((height, width), np.uint64(0xFFFFFFFFFFFFFFFF), cp.uint64)
-    grid, block = grid_1d(max(nt, 1), 128)
+    chunks = -(-height // ROWS_PER_THREAD)
+    grid, block = grid_1d(nt * chunks, 128)
     cuda_function("raster", "raster_depth")(grid, block, (
         d_xy, d_faces, d_depth, np.int32(nt), np.int32(width), np.int32(height), np.int32(cull),
         np.int32(use_depth), zbuf))

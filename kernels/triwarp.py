@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, border_code, cuda_function, grid_1d, use_cuda
+from ._dispatch import FASTMATH, ROWS_PER_THREAD, border_code, cuda_function, grid_1d, use_cuda
 from .raster import _planes, _prepare, _span
 from .sampling import sample_into
 
@@ -126,7 +126,7 @@ def _triwarp_cuda(img, dst, src, faces, attrs, mode):
     d_faces = cp.asarray(faces.astype(np.int32))
     d_attrs = cp.asarray(attrs)
     tri_id = cp.full((h, w), -1, cp.int32)
-    grid, block = grid_1d(max(nt, 1), 128)
+    grid, block = grid_1d(nt * -(-h // ROWS_PER_THREAD), 128)
     # pass 1: ownership (planar triangulation: the lowest covering index wins, like the CPU)
     cuda_function("triwarp", "triwarp_cover")(grid, block, (d_dst, d_faces, np.int32(nt), np.int32(w), np.int32(h),
                                                             tri_id))
