@@ -87,18 +87,21 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
         ax = ftx[j]
         qxs[j] = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
         qys[j] = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
-    # 2) up-sampled base + bilinear residual sample, one write per channel
+    # 2) up-sampled base into the output row (vectorises)
+    ob = i * W * nc
     for j in range(W):
-        qx = qxs[j]
-        qy = qys[j]
-        oi = (i * W + j) * nc
         c0 = bx0[j] * nc
         c1 = bx1[j] * nc
         bx = btx[j]
+        for k in range(nc):
+            O[ob + j * nc + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k])
+    # 3) bilinear residual sample added in place
+    for j in range(W):
+        qx = qxs[j]
+        qy = qys[j]
+        oi = ob + j * nc
         if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
-            for k in range(nc):  # non-finite displacement: no residual
-                O[oi + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k])
-            continue
+            continue  # non-finite displacement: no residual
         x0 = int(math.floor(qx))
         y0 = int(math.floor(qy))
         ax = qx - np.float32(x0)
@@ -110,7 +113,7 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
                 p10 = P[b + rs + k]
                 top = p00 + ax * (P[b + nc + k] - p00)
                 bot = p10 + ax * (P[b + rs + nc + k] - p10)
-                O[oi + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k]) + (top + ay * (bot - top))
+                O[oi + k] += top + ay * (bot - top)
             continue
         xa = border_index(x0, W, mode)
         xb = border_index(x0 + 1, W, mode)
@@ -125,8 +128,7 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
         pc = max(yb, 0) * rs + max(xa, 0) * nc
         pd = max(yb, 0) * rs + max(xb, 0) * nc
         for k in range(nc):
-            r = wya * (wxa * P[pa + k] + wxb * P[pb + k]) + wyb * (wxa * P[pc + k] + wxb * P[pd + k])
-            O[oi + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k]) + r
+            O[oi + k] += wya * (wxa * P[pa + k] + wxb * P[pb + k]) + wyb * (wxa * P[pc + k] + wxb * P[pd + k])
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
