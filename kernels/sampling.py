@@ -58,16 +58,16 @@ def clamp_coord(u, n):
 def sample_into(S, sh, sw, nc, qx, qy, mode, O, oi):
     """Bilinear sample of flat H*W*nc image ``S`` at index-space (x-0.5, y-0.5) = (qx, qy),
     written to ``O[oi:oi+nc]``. Non-finite positions give NaN."""
-    if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
-        for k in range(nc):
-            O[oi + k] = np.nan
-        return
-    x0 = int(math.floor(qx))
-    y0 = int(math.floor(qy))
-    ax = qx - np.float32(x0)
-    ay = qy - np.float32(y0)
+    # fast path first (a NaN position fails the range test: its integer conversion is
+    # meaningless but it is re-checked below before anything is read)
+    fx = math.floor(qx)
+    fy = math.floor(qy)
+    x0 = int(fx)
+    y0 = int(fy)
+    ax = qx - np.float32(fx)
+    ay = qy - np.float32(fy)
     rs = sw * nc
-    if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh:
+    if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh and -1e9 < qx < 1e9 and -1e9 < qy < 1e9:
         b = y0 * rs + x0 * nc
         for k in range(nc):
             p00 = S[b + k]
@@ -76,6 +76,12 @@ def sample_into(S, sh, sw, nc, qx, qy, mode, O, oi):
             bot = p10 + ax * (S[b + rs + nc + k] - p10)
             O[oi + k] = top + ay * (bot - top)
         return
+    if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
+        for k in range(nc):
+            O[oi + k] = np.nan
+        return
+    x0 = int(fx)
+    y0 = int(fy)
     one = np.float32(1.0)
     zero = np.float32(0.0)
     xa = border_index(x0, sw, mode)
