@@ -13,7 +13,7 @@ edge therefore never both cover a centre on it, and never both miss it.
 
 Culling: front faces have a NEGATIVE ``signed_area_2x`` (counter-clockwise on screen);
 ``cull="back"`` drops positive-area triangles, ``"front"`` negative ones, ``"none"`` keeps
-both. Degenerate (zero-area) triangles are never drawn.
+both. Degenerate (zero-area) triangles and triangles with a non-finite vertex are never drawn.
 
 Depth: per-vertex keys interpolated linearly in screen space (pass ``-1/z`` for a pinhole
 camera so that the interpolation is exact; ``z`` for weak perspective); the smallest key
@@ -51,7 +51,14 @@ def _prepare(xy, faces, cull, width, height):
             vy[t, k] = xy[faces[t, k], 1]
         a = (vx[t, 1] - vx[t, 0]) * (vy[t, 2] - vy[t, 0]) - (vy[t, 1] - vy[t, 0]) * (vx[t, 2] - vx[t, 0])
         area[t] = a
-        if not (a == a) or a == 0.0 or (cull == 1 and a > 0) or (cull == 2 and a < 0):
+        finite = True
+        for k in range(3):
+            if not (abs(vx[t, k]) < 1e15 and abs(vy[t, k]) < 1e15):  # NaN/inf: never drawn
+                finite = False
+        if not finite:
+            area[t] = 0.0
+            continue
+        if a == 0.0 or (cull == 1 and a > 0) or (cull == 2 and a < 0):
             continue
         s = 1.0 if a > 0 else -1.0
         for k in range(3):  # edge k runs from vertex k+1 to vertex k+2 (opposite vertex k)
@@ -66,8 +73,8 @@ def _prepare(xy, faces, cull, width, height):
         xmax = max(vx[t, 0], max(vx[t, 1], vx[t, 2]))
         if not (xmax >= 0.5 and xmin <= width - 0.5 and ymax >= 0.5 and ymin <= height - 0.5):
             continue
-        r0 = max(0, int(math.ceil(ymin - 0.5)))
-        r1 = min(height - 1, int(math.floor(ymax - 0.5)))
+        r0 = max(0, int(math.ceil(max(ymin, -1.0) - 0.5)))  # clamp before int(): huge coords
+        r1 = min(height - 1, int(math.floor(min(ymax, height + 1.0) - 0.5)))
         if r1 < r0:
             continue
         row0[t] = r0

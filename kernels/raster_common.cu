@@ -25,7 +25,9 @@ __device__ __forceinline__ bool fw_load_tri(const double* __restrict__ xy, const
         T.y[k] = xy[2 * v + 1];
     }
     T.area = (T.x[1] - T.x[0]) * (T.y[2] - T.y[0]) - (T.y[1] - T.y[0]) * (T.x[2] - T.x[0]);
-    if (!(T.area == T.area) || T.area == 0.0) return false;
+    for (int k = 0; k < 3; ++k)
+        if (!(fabs(T.x[k]) < 1e15 && fabs(T.y[k]) < 1e15)) return false;  // NaN/inf: never drawn
+    if (T.area == 0.0) return false;
     if ((cull == 1 && T.area > 0) || (cull == 2 && T.area < 0)) return false;
     double s = T.area > 0 ? 1.0 : -1.0;
     for (int k = 0; k < 3; ++k) {
@@ -83,8 +85,8 @@ __device__ __forceinline__ bool fw_rows(const FwTri& T, int width, int height, i
     double ymin = fmin(T.y[0], fmin(T.y[1], T.y[2])), ymax = fmax(T.y[0], fmax(T.y[1], T.y[2]));
     double xmin = fmin(T.x[0], fmin(T.x[1], T.x[2])), xmax = fmax(T.x[0], fmax(T.x[1], T.x[2]));
     if (!(xmax >= 0.5 && xmin <= width - 0.5 && ymax >= 0.5 && ymin <= height - 0.5)) return false;
-    r0 = max(0, (int)ceil(ymin - 0.5));
-    r1 = min(height - 1, (int)floor(ymax - 0.5));
+    r0 = max(0, (int)ceil(fmax(ymin, -1.0) - 0.5));  // clamp before the int conversion
+    r1 = min(height - 1, (int)floor(fmin(ymax, height + 1.0) - 0.5));
     return r1 >= r0;
 }
 

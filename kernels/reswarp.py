@@ -76,18 +76,27 @@ def _residual_cpu(plate, low, out):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys):
+def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy):
     one = np.float32(1.0)
     zero = np.float32(0.0)
     rs = W * nc
     fi = np.float32(i)
-    # 1) sample positions: inline bilinear up-sampling of the (row-blended) field; vectorises
+    # 1) sample positions (inline bilinear up-sampling of the row-blended field), their
+    #    integer cell and weights; -1 marks the out-of-frame / non-finite slow path. Vectorises.
     for j in range(W):
         c0 = fx0[j] * 2
         c1 = fx1[j] * 2
         ax = ftx[j]
-        qxs[j] = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
-        qys[j] = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
+        qx = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
+        qy = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
+        qxs[j] = qx
+        qys[j] = qy
+        fx = math.floor(qx)
+        fy = math.floor(qy)
+        wx[j] = qx - fx
+        wy[j] = qy - fy
+        ok = (fx >= 0) & (fx < W - 1) & (fy >= 0) & (fy < H - 1)  # False for NaN
+        idx[j] = np.int64(fy) * rs + np.int64(fx) * nc if ok else -1
     # 2) up-sampled base into the output row (vectorises)
     ob = i * W * nc
     for j in range(W):
@@ -96,19 +105,13 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
         bx = btx[j]
         for k in range(nc):
             O[ob + j * nc + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k])
-    # 3) bilinear residual sample added in place (fast in-frame path first)
+    # 3) bilinear residual sample added in place
     for j in range(W):
-        qx = qxs[j]
-        qy = qys[j]
+        b = idx[j]
         oi = ob + j * nc
-        fx = math.floor(qx)
-        fy = math.floor(qy)
-        x0 = int(fx)
-        y0 = int(fy)
-        ax = qx - np.float32(fx)
-        ay = qy - np.float32(fy)
-        if 0 <= x0 and x0 + 1 < W and 0 <= y0 and y0 + 1 < H and -1e9 < qx < 1e9 and -1e9 < qy < 1e9:
-            b = y0 * rs + x0 * nc
+        ax = wx[j]
+        ay = wy[j]
+        if b >= 0:
             for k in range(nc):
                 p00 = P[b + k]
                 p10 = P[b + rs + k]
@@ -116,10 +119,12 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
                 bot = p10 + ax * (P[b + rs + nc + k] - p10)
                 O[oi + k] += top + ay * (bot - top)
             continue
+        qx = qxs[j]
+        qy = qys[j]
         if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
             continue  # non-finite displacement: no residual
-        x0 = int(fx)
-        y0 = int(fy)
+        x0 = int(math.floor(qx))
+        y0 = int(math.floor(qy))
         xa = border_index(x0, W, mode)
         xb = border_index(x0 + 1, W, mode)
         ya = border_index(y0, H, mode)
@@ -165,10 +170,13 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
                 Br[c * C + k] = base[r0, c, k] + a * (base[r1, c, k] - base[r0, c, k])
         qxs = np.empty(W, np.float32)
         qys = np.empty(W, np.float32)
+        idx = np.empty(W, np.int64)
+        wx = np.empty(W, np.float32)
+        wy = np.empty(W, np.float32)
         if C == 3:  # a literal channel count lets LLVM unroll the channel loops
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys)
+            _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy)
         else:
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys)
+            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy)
 
 
 def _c(a, ndim=3):

@@ -35,6 +35,19 @@ def depth_keys(camera: Camera, z: np.ndarray) -> np.ndarray:
     return z.astype(np.float32)
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit per-vertex normals in camera space: area-weighted sums of the face normals
+    ``(b - a) x (c - a)`` (towards the camera for front faces, see conventions)."""
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    return (n / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+
+
 def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *, camera: Camera | None = None,
                         cull: str = "back", fill: str = "falloff", falloff: float = 0.0, attribute: np.ndarray | None = None,
                         device: str = "auto"):
@@ -43,7 +56,11 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
     cam_d = camera or driving.camera
     ps, _ = cam_s.project(source.vertices)
     pd, zd = cam_d.project(driving.vertices)
+    if cam_d.kind == "pinhole":
+        # no near-plane clipping: triangles touching a vertex at/behind the camera are dropped
+        pd = np.where((zd > 0)[:, None], pd, np.nan).astype(np.float32)
     disp = (ps.astype(np.float64) - pd.astype(np.float64)).astype(np.float32)
+    disp[~np.isfinite(disp)] = 0.0
     keys = depth_keys(cam_d, zd)
     attrs = disp if attribute is None else np.concatenate([disp, np.asarray(attribute, np.float32).reshape(len(pd), -1)], 1)
     r = rasterize(pd, driving.faces, width, height, attrs=attrs, depth=keys, cull=cull, device=device)
@@ -69,7 +86,7 @@ class DisplacementRender(Node):
             "top-left rule) into a backward Displacement in the driving frame; 'valid' is the coverage. Outside "
             "the mesh the field is push-pull extrapolated with a Gaussian falloff to zero (fill=falloff) or "
             "zero (fill=zero). Optionally renders a per-vertex attribute of the driving mesh (a name in "
-            "Mesh.attributes, or the built-ins vertex_id, depth) as an Image.",
+            "Mesh.attributes, or the built-ins vertex_id, depth, normals) as an Image.",
         inputs=(
             Input("source", "Mesh", "source mesh (the pose of the picture to warp)"),
             Input("driving", "Mesh", "driving mesh, same topology"),
@@ -89,7 +106,7 @@ class DisplacementRender(Node):
             Param("falloff", "float", 0.0, "Gaussian falloff sigma in pixels (0: 5% of the frame diagonal)",
                   min=0.0, max=1e6),
             Param("attribute", "string", "", "per-vertex attribute to render (Mesh.attributes key, vertex_id, "
-                  "depth); empty: none"),
+                  "depth, normals); empty: none"),
         ),
     )
 
@@ -119,9 +136,11 @@ class DisplacementRender(Node):
                 attribute = np.arange(len(drv.vertices), dtype=np.float32)[:, None]
             elif name == "depth":
                 attribute = (cam or drv.camera).project(drv.vertices)[1][:, None]
+            elif name == "normals":
+                attribute = vertex_normals(drv.vertices, drv.faces)
             else:
                 raise self.error(InputError, f"driving mesh has no attribute {name!r} (has: "
-                                 f"{', '.join(sorted(drv.attributes)) or 'none'}; built-ins: vertex_id, depth)",
+                                 f"{', '.join(sorted(drv.attributes)) or 'none'}; built-ins: vertex_id, depth, normals)",
                                  param="attribute")
         field, coverage, extra = render_displacement(src, drv, w, h, camera=cam, cull=p["cull"], fill=p["fill"],
                                                      falloff=p["falloff"], attribute=attribute, device=ctx.device)

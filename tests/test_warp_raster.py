@@ -183,3 +183,26 @@ def test_node_renders_attribute_and_coverage():
     ys, xs = np.nonzero(cov > 0)
     np.testing.assert_allclose(att[ys, xs, 0], (xs + 0.5 - 40) / 60, atol=1e-5)
     np.testing.assert_allclose(att[ys, xs, 1], 2 * (ys + 0.5 - 30) / 60, atol=1e-5)
+
+
+def test_non_finite_vertices_and_vertices_behind_the_camera_are_dropped():
+    xy = np.array([[2, 2], [2, 18], [18, 2], [np.nan, 5], [1e30, -1e30], [10, 10]], np.float32)
+    faces = np.array([[0, 1, 2], [3, 1, 2], [4, 5, 0]])
+    r = rasterize(xy, faces, 20, 20, cull="none", device="cpu")
+    assert set(np.unique(r.tri_id)) == {-1, 0}
+    v, f = _grid_mesh(6, z=2.0)
+    v[0, 2] = -1.0  # one vertex behind a pinhole camera
+    cam = Camera("pinhole", (50.0, 50.0, 20.0, 20.0), (40, 40))
+    field, cov, _ = render_displacement(Mesh(v, f, cam), Mesh(v, f, cam), 40, 40, device="cpu")
+    assert np.isfinite(field).all() and cov.sum() > 100
+
+
+def test_builtin_normals_attribute_points_at_the_camera():
+    v, f = _grid_mesh(6, z=2.0)
+    cam = Camera("weak_perspective", (20.0, 20.0, 20.0), (40, 40))
+    from facewarp.nodes.displacement_render import vertex_normals
+
+    n = vertex_normals(v, f)
+    assert np.allclose(n, [0, 0, -1], atol=1e-6)  # front faces: towards the camera (-z)
+    _, cov, att = render_displacement(Mesh(v, f, cam), Mesh(v, f, cam), 40, 40, attribute=n, device="cpu")
+    assert np.allclose(att[cov > 0], [0, 0, -1], atol=1e-5)
