@@ -9,6 +9,7 @@ the host (the graph's port types hold numpy arrays).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -69,3 +70,25 @@ def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
 
 
 ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu
+
+
+# Below this many pixels a kernel runs on the calling thread only: waking numba's worker
+# threads costs more than the work (measured 10-20 ms per call on a loaded 2-core machine,
+# against ~1 ms single-threaded for a 256^2 level).
+SERIAL_BELOW_PIXELS = 1 << 21
+
+
+@contextlib.contextmanager
+def cpu_threads(pixels: int):
+    """Run numba kernels inside with one thread for small images, all threads otherwise."""
+    import numba
+
+    if pixels >= SERIAL_BELOW_PIXELS:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH
-from .reswarp import _axis_tables
+from ._dispatch import FASTMATH, cpu_threads
+from .sampling import _axis_tables
 
 
 def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -81,5 +81,6 @@ def _composite_cpu(values, tri_id, coarse):
 def composite_fill(values: np.ndarray, tri_id: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     """In place: uncovered pixels (``tri_id < 0``) of ``values`` get the up-sampled ``coarse``."""
     coarse = np.ascontiguousarray(coarse, np.float32).reshape(coarse.shape[0], coarse.shape[1], -1)
-    _composite_cpu(values, tri_id, coarse)
+    with cpu_threads(values.shape[0] * values.shape[1]):
+        _composite_cpu(values, tri_id, coarse)
     return values

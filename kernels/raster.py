@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import ROWS_PER_THREAD, cuda_function, grid_1d, use_cuda
+from ._dispatch import ROWS_PER_THREAD, cpu_threads, cuda_function, grid_1d, use_cuda
+from .sampling import _axis_tables
 
 CULL_MODES = {"none": 0, "back": 1, "front": 2}
 
@@ -178,9 +179,16 @@ def _planes(vx, vy, area, faces, vals):
 
 
 @njit(parallel=True, cache=True)
-def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values):
+def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill):
     height, width = tri_id.shape
     nk = aplane.shape[1]
+    hc, wc, kf = fill.shape
+    if kf > 0:
+        fx0, fx1, ftx = _axis_tables(width, wc, np.float32(wc / width))
+        fy0, fy1, fty = _axis_tables(height, hc, np.float32(hc / height))
+    else:
+        fx0, fx1, ftx = _axis_tables(1, 1, np.float32(1.0))
+        fy0, fy1, fty = _axis_tables(height, 1, np.float32(1.0))
     for i in prange(height):
         zb = np.full(width, np.inf, np.float32)
         ids = np.full(width, -1, np.int32)
@@ -195,13 +203,23 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
                 if z < zb[j] or (z == zb[j] and (ids[j] < 0 or t < ids[j])):
                     zb[j] = z
                     ids[j] = t
+        r0 = fy0[i]
+        r1 = fy1[i]
+        ay = fty[i]
         for j in range(width):
             t = ids[j]
             tri_id[i, j] = t
             if t < 0:
+                coverage[i, j] = 0.0
                 for k in range(nk):
-                    values[i, j, k] = 0.0
+                    if k < kf:  # uncovered: the bilinearly up-sampled coarse fill
+                        a0 = fill[r0, fx0[j], k] + ftx[j] * (fill[r0, fx1[j], k] - fill[r0, fx0[j], k])
+                        a1 = fill[r1, fx0[j], k] + ftx[j] * (fill[r1, fx1[j], k] - fill[r1, fx0[j], k])
+                        values[i, j, k] = a0 + ay * (a1 - a0)
+                    else:
+                        values[i, j, k] = 0.0
                 continue
+            coverage[i, j] = 1.0
             px = j + 0.5
             for k in range(nk):
                 values[i, j, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
@@ -210,23 +228,23 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
 @dataclass
 class Raster:
     """``tri_id`` H x W int32 (-1 = not covered), ``values`` H x W x K float32 interpolated
-    attributes (0 where not covered)."""
+    attributes (where not covered: the up-sampled ``fill`` for its channels, else 0),
+    ``coverage`` H x W float32 (1 covered, 0 not)."""
 
     tri_id: np.ndarray
     values: np.ndarray
-
-    @property
-    def coverage(self) -> np.ndarray:
-        return (self.tri_id >= 0).astype(np.float32)
+    coverage: np.ndarray
 
 
 def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: str = "back",
-              device: str = "auto") -> Raster:
+              device: str = "auto", fill=None) -> Raster:
     """Rasterise 2D triangles ``xy[faces]`` (continuous pixel coordinates) into ``height x width``.
 
     ``attrs``: V x K per-vertex attributes to interpolate (optional); ``depth``: V per-vertex
     depth keys (smaller = nearer, interpolated linearly in screen space), or None for a
-    planar triangulation (ties by triangle index).
+    planar triangulation (ties by triangle index). ``fill``: an optional coarse h x w x Kf
+    image (Kf <= K) bilinearly up-sampled into the uncovered pixels of the first Kf attribute
+    channels, in the same pass.
     """
     xy = np.ascontiguousarray(xy, dtype=np.float32).astype(np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -244,15 +262,29 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
         raise ValueError(f"attrs must have one row per vertex ({len(xy)}), got {attrs.shape}")
     use_depth = depth is not None
     depth = np.zeros(len(xy), np.float32) if depth is None else np.ascontiguousarray(depth, np.float32)
+    fill = np.zeros((1, 1, 0), np.float32) if fill is None else np.ascontiguousarray(fill, np.float32)
+    if fill.ndim == 2:
+        fill = fill[..., None]
+    if fill.shape[2] > attrs.shape[1]:
+        raise ValueError(f"fill has {fill.shape[2]} channels, attrs only {attrs.shape[1]}")
     if use_cuda(device):
-        return _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull])
+        r = _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull])
+        if fill.shape[2]:
+            from .fill import composite_fill
+
+            sub = np.ascontiguousarray(r.values[..., :fill.shape[2]])
+            composite_fill(sub, r.tri_id, fill)
+            r.values[..., :fill.shape[2]] = sub
+        return r
     vx, vy, area, owned, counts, tris = _prepare(xy, faces, CULL_MODES[cull], width, height)
     zplane = _planes(vx, vy, area, faces, depth.astype(np.float64)[:, None])
     aplane = _planes(vx, vy, area, faces, attrs.astype(np.float64))
     tri_id = np.empty((height, width), np.int32)
     values = np.empty((height, width, attrs.shape[1]), np.float32)
-    _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values)
-    return Raster(tri_id, values)
+    coverage = np.empty((height, width), np.float32)
+    with cpu_threads(width * height):
+        _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill)
+    return Raster(tri_id, values, coverage)
 
 
 def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
@@ -274,4 +306,4 @@ def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
     grid, block = grid_1d(height * width)
     cuda_function("raster", "raster_resolve")(grid, block, (
         d_xy, d_faces, d_attrs, np.int32(attrs.shape[1]), zbuf, np.int32(width), np.int32(height), tri_id, values))
-    return Raster(cp.asnumpy(tri_id), cp.asnumpy(values))
+    return Raster(cp.asnumpy(tri_id), cp.asnumpy(values), cp.asnumpy((tri_id >= 0).astype(cp.float32)))

@@ -32,29 +32,8 @@ import threading
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, border_code, cuda_function, grid_1d, use_cuda
-from .sampling import area_downsample, border_index, clamp_coord
-
-
-@njit(inline="always", cache=True)
-def _axis_coords(n, size, ratio):
-    """Bilinear up-sampling coordinate of fine index n on a coarse axis: (i0, i1, t)."""
-    u = clamp_coord((np.float32(n) + np.float32(0.5)) * ratio - np.float32(0.5), size)
-    i0 = min(int(u), size - 1)
-    return i0, min(i0 + 1, size - 1), u - np.float32(i0)
-
-
-@njit(cache=True)
-def _axis_tables(n_fine, size, ratio):
-    i0 = np.empty(n_fine, np.int64)
-    i1 = np.empty(n_fine, np.int64)
-    t = np.empty(n_fine, np.float32)
-    for n in range(n_fine):
-        a, b, c = _axis_coords(n, size, ratio)
-        i0[n] = a
-        i1[n] = b
-        t[n] = c
-    return i0, i1, t
+from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
+from .sampling import _axis_tables, area_downsample, border_index
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -195,7 +174,8 @@ def residual(plate, low, device: str = "auto", out: np.ndarray | None = None) ->
         return _residual_cuda(plate, low)
     if out is None or out.shape != plate.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         out = np.empty_like(plate)
-    _residual_cpu(plate, low, out)
+    with cpu_threads(plate.shape[0] * plate.shape[1]):
+        _residual_cpu(plate, low, out)
     return out
 
 
@@ -234,7 +214,8 @@ def reswarp_add(residual_hd, base, field, border: str = "clamp", device: str = "
     if use_cuda(device):
         return _reswarp_add_cuda(residual_hd, base, field, fsx, fsy, mode)
     out = np.empty_like(residual_hd)
-    _reswarp_add_cpu(residual_hd, base, field, fsx, fsy, mode, out)
+    with cpu_threads(H * W):
+        _reswarp_add_cpu(residual_hd, base, field, fsx, fsy, mode, out)
     return out
 
 

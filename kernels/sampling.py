@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, border_code, cuda_function, grid_1d, use_cuda
+from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
 
 # --------------------------------------------------------------------------- numba helpers
 
@@ -52,6 +52,27 @@ def clamp_coord(u, n):
     if u > hi:
         return hi
     return u
+
+
+@njit(inline="always", cache=True)
+def _axis_coords(n, size, ratio):
+    """Bilinear up-sampling coordinate of fine index n on a coarse axis: (i0, i1, t)."""
+    u = clamp_coord((np.float32(n) + np.float32(0.5)) * ratio - np.float32(0.5), size)
+    i0 = min(int(u), size - 1)
+    return i0, min(i0 + 1, size - 1), u - np.float32(i0)
+
+
+@njit(cache=True)
+def _axis_tables(n_fine, size, ratio):
+    i0 = np.empty(n_fine, np.int64)
+    i1 = np.empty(n_fine, np.int64)
+    t = np.empty(n_fine, np.float32)
+    for n in range(n_fine):
+        a, b, c = _axis_coords(n, size, ratio)
+        i0[n] = a
+        i1[n] = b
+        t[n] = c
+    return i0, i1, t
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)
@@ -180,7 +201,8 @@ def warp_bilinear(src: np.ndarray, field: np.ndarray, border: str = "clamp", dev
         out = _warp_bilinear_cuda(src3, field, mode)
     else:
         out = np.empty(field.shape[:2] + (src3.shape[2],), np.float32)
-        _warp_bilinear_cpu(src3, field, mode, out)
+        with cpu_threads(field.shape[0] * field.shape[1]):
+            _warp_bilinear_cpu(src3, field, mode, out)
     return out[..., 0] if squeeze else out
 
 
@@ -189,7 +211,8 @@ def resample_bilinear(src: np.ndarray, width: int, height: int) -> np.ndarray:
     Values are NOT scaled (use :func:`resample_field` for displacements)."""
     src3, squeeze = _as_hwc(src)
     out = np.empty((height, width, src3.shape[2]), np.float32)
-    _resample_bilinear_cpu(src3, out)
+    with cpu_threads(width * height):
+        _resample_bilinear_cpu(src3, out)
     return out[..., 0] if squeeze else out
 
 
@@ -212,7 +235,8 @@ def area_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:
         out = src3.copy()
     elif w == 2 * width and h == 2 * height:
         out = np.empty((height, width, src3.shape[2]), np.float32)
-        _down2_cpu(src3, out)
+        with cpu_threads(width * height * 4):
+            _down2_cpu(src3, out)
     else:
         out = cv2.resize(src3, (width, height), interpolation=cv2.INTER_AREA)
         if out.ndim == 2:

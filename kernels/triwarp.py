@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, ROWS_PER_THREAD, border_code, cuda_function, grid_1d, use_cuda
+from ._dispatch import FASTMATH, ROWS_PER_THREAD, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
 from .raster import _planes, _prepare, _span
 from .sampling import sample_into
 
@@ -112,7 +112,8 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
         field = np.empty((h, w, 2), np.float32)
         out_attrs = np.empty((h, w, attrs.shape[1]), np.float32)
         tri_id = np.empty((h, w), np.int32)
-        _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, img, mode, out, field, out_attrs, tri_id)
+        with cpu_threads(w * h):
+            _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, img, mode, out, field, out_attrs, tri_id)
     return (out[..., 0] if squeeze else out), field, out_attrs, tri_id
 
 

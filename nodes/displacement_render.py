@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.graph import Camera, Displacement, Image, Input, InputError, Mask, Mesh, Node, NodeSchema, Output, Param
-from facewarp.kernels.fill import composite_fill, smooth_fill
+from facewarp.kernels.fill import smooth_fill
 from facewarp.kernels.raster import rasterize
 
 
@@ -63,9 +63,7 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
     disp[~np.isfinite(disp)] = 0.0
     keys = depth_keys(cam_d, zd)
     attrs = disp if attribute is None else np.concatenate([disp, np.asarray(attribute, np.float32).reshape(len(pd), -1)], 1)
-    r = rasterize(pd, driving.faces, width, height, attrs=attrs, depth=keys, cull=cull, device=device)
-    field = np.ascontiguousarray(r.values[..., :2])
-    extra = np.ascontiguousarray(r.values[..., 2:]) if attribute is not None else None
+    coarse = None
     if fill == "falloff":
         k = coarse_factor(width, height)
         cw, ch = max(1, -(-width // k)), max(1, -(-height // k))
@@ -74,7 +72,10 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
                        cull=cull, device="cpu")
         sigma = falloff if falloff > 0 else 0.05 * float(np.hypot(width, height))
         coarse = smooth_fill(rc.values, rc.tri_id >= 0, sigma, 1.0 / sx)
-        composite_fill(field, r.tri_id, coarse)
+    # one full-resolution pass: raster inside, up-sampled coarse fill outside
+    r = rasterize(pd, driving.faces, width, height, attrs=attrs, depth=keys, cull=cull, device=device, fill=coarse)
+    field = r.values if attribute is None else np.ascontiguousarray(r.values[..., :2])
+    extra = np.ascontiguousarray(r.values[..., 2:]) if attribute is not None else None
     return field, r.coverage, extra
 
 
