@@ -49,7 +49,8 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *, camera: Camera | None = None,
-                        cull: str = "back", fill: str = "falloff", falloff: float = 0.0, attribute: np.ndarray | None = None,
+                        cull: str = "back", fill: str = "falloff", falloff: float = 0.0,
+                        attribute: np.ndarray | None = None,
                         device: str = "auto"):
     """Returns (field H x W x 2, coverage H x W float32, attribute image H x W x K or None)."""
     cam_s = camera or source.camera
@@ -62,7 +63,9 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
     disp = (ps.astype(np.float64) - pd.astype(np.float64)).astype(np.float32)
     disp[~np.isfinite(disp)] = 0.0
     keys = depth_keys(cam_d, zd)
-    attrs = disp if attribute is None else np.concatenate([disp, np.asarray(attribute, np.float32).reshape(len(pd), -1)], 1)
+    attrs = disp
+    if attribute is not None:
+        attrs = np.concatenate([disp, np.asarray(attribute, np.float32).reshape(len(pd), -1)], 1)
     coarse = None
     if fill == "falloff":
         k = coarse_factor(width, height)
@@ -120,7 +123,8 @@ class DisplacementRender(Node):
         if src.vertices.shape != drv.vertices.shape or src.faces.shape != drv.faces.shape or \
                 not np.array_equal(src.faces, drv.faces):
             raise self.error(InputError, f"source and driving meshes differ in topology ({len(src.vertices)} vs "
-                             f"{len(drv.vertices)} vertices, {len(src.faces)} vs {len(drv.faces)} faces)", port="driving")
+                             f"{len(drv.vertices)} vertices, {len(src.faces)} vs {len(drv.faces)} faces)",
+                             port="driving")
         w, h = p["width"], p["height"]
         if w == 0 or h == 0:
             size = ref.size if ref is not None else (cam or drv.camera).image_size
@@ -140,9 +144,9 @@ class DisplacementRender(Node):
             elif name == "normals":
                 attribute = vertex_normals(drv.vertices, drv.faces)
             else:
-                raise self.error(InputError, f"driving mesh has no attribute {name!r} (has: "
-                                 f"{', '.join(sorted(drv.attributes)) or 'none'}; built-ins: vertex_id, depth, normals)",
-                                 param="attribute")
+                known = ", ".join(sorted(drv.attributes)) or "none"
+                raise self.error(InputError, f"driving mesh has no attribute {name!r} (has: {known}; built-ins: "
+                                 "vertex_id, depth, normals)", param="attribute")
         field, coverage, extra = render_displacement(src, drv, w, h, camera=cam, cull=p["cull"], fill=p["fill"],
                                                      falloff=p["falloff"], attribute=attribute, device=ctx.device)
         att_img = None

@@ -70,5 +70,7 @@ class ResWarp(Node):
         out = rw.reswarp(plate.pixels, result.pixels, field.field, multiscale=p["mode"] == "multiscale",
                          border=border, device=ctx.device, levels=levels)
         md = dict(plate.metadata)
-        md["facewarp:reswarp"] = {"mode": p["mode"], "low": [lw, lh], "levels": [list(lv.shape[1::-1]) for lv in levels]}
-        return {"image": plate.with_pixels(out), "low": Image(levels[-1], plate.channels, plate.colorspace, md)}
+        md["facewarp:reswarp"] = {"mode": p["mode"], "low": [lw, lh],
+                                  "levels": [list(lv.shape[1::-1]) for lv in levels]}
+        return {"image": Image(out, plate.channels, plate.colorspace, md),
+                "low": Image(levels[-1], plate.channels, plate.colorspace, dict(md))}

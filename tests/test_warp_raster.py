@@ -206,3 +206,19 @@ def test_builtin_normals_attribute_points_at_the_camera():
     assert np.allclose(n, [0, 0, -1], atol=1e-6)  # front faces: towards the camera (-z)
     _, cov, att = render_displacement(Mesh(v, f, cam), Mesh(v, f, cam), 40, 40, attribute=n, device="cpu")
     assert np.allclose(att[cov > 0], [0, 0, -1], atol=1e-5)
+
+
+def test_node_rejects_different_topologies():
+    from facewarp.graph import InputError
+
+    v, f = _grid_mesh(6)
+    cam = Camera("weak_perspective", (20.0, 20.0, 20.0), (40, 40))
+    g = Graph()
+    m = _Meshes("m")
+    m.meshes = (Mesh(v, f[:-1], cam), Mesh(v, f, cam))
+    g.nodes["m"] = m
+    g.add("DisplacementRender", "dr")
+    g.connect("m.source", "dr.source")
+    g.connect("m.driving", "dr.driving")
+    with pytest.raises(InputError, match="topology"):
+        Evaluator(g).pull("dr", Context(frame=1, frames=(1,)))

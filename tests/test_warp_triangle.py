@@ -152,3 +152,26 @@ def test_normalised_displacement_with_sequence_spread():
         expect = (t - src) / std[:, None]
         assert np.abs(norm[i[ok], j[ok]] - expect[ok]).max() < 1e-3
     assert ev.stats["sp"].computes == 1  # the spread is computed once for the range
+
+
+def test_no_face_found_passes_the_image_through():
+    img = astronaut()[:64, :80]
+    g = Graph()
+    s = _Seq("src")
+    s.image, s.src, s.targets = img, face_points(5, 80, 64, 0), {1: face_points(5, 80, 64, 1)}
+    g.nodes["src"] = s
+
+    class _NotFound(Node):
+        schema = NodeSchema(type="_TestNotFound", doc="test", outputs=(Output("lm", "Landmarks"),))
+
+        def compute(self, ctx, inputs):
+            return {"lm": Landmarks(np.zeros((5, 2)), found=False)}
+
+    g.nodes["nf"] = _NotFound("nf")
+    g.add("TriangleWarp", "tw")
+    g.connect("src.image", "tw.image")
+    g.connect("src.source", "tw.source")
+    g.connect("nf.lm", "tw.target")
+    out = Evaluator(g).pull("tw", Context(frame=1, frames=(1,)))
+    assert np.array_equal(out["image"].pixels, img) and not out["displacement"].field.any()
+    assert out["image"].metadata["facewarp:trianglewarp"]["identity"] is True
