@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
-from .sampling import _axis_tables, area_downsample, border_index
+from .sampling import _axis_tables, area_downsample, gather_row, prep_row
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -56,26 +56,15 @@ def _residual_cpu(plate, low, out):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy):
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    rs = W * nc
     fi = np.float32(i)
-    # 1) sample positions (inline bilinear up-sampling of the row-blended field), their
-    #    integer cell and weights; -1 marks the out-of-frame / non-finite slow path. Vectorises.
+    # 1) sample positions: inline bilinear up-sampling of the (row-blended) field; vectorises
     for j in range(W):
         c0 = fx0[j] * 2
         c1 = fx1[j] * 2
         ax = ftx[j]
-        qx = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
-        qy = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
-        qxs[j] = qx
-        qys[j] = qy
-        fx = math.floor(qx)
-        fy = math.floor(qy)
-        wx[j] = qx - fx
-        wy[j] = qy - fy
-        ok = (fx >= 0) & (fx < W - 1) & (fy >= 0) & (fy < H - 1)  # False for NaN
-        idx[j] = np.int64(fy) * rs + np.int64(fx) * nc if ok else -1
+        qxs[j] = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
+        qys[j] = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
+    prep_row(qxs, qys, W, W, H, nc, idx, wx, wy)
     # 2) up-sampled base into the output row (vectorises)
     ob = i * W * nc
     for j in range(W):
@@ -84,40 +73,8 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, b
         bx = btx[j]
         for k in range(nc):
             O[ob + j * nc + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k])
-    # 3) bilinear residual sample added in place
-    for j in range(W):
-        b = idx[j]
-        oi = ob + j * nc
-        ax = wx[j]
-        ay = wy[j]
-        if b >= 0:
-            for k in range(nc):
-                p00 = P[b + k]
-                p10 = P[b + rs + k]
-                top = p00 + ax * (P[b + nc + k] - p00)
-                bot = p10 + ax * (P[b + rs + nc + k] - p10)
-                O[oi + k] += top + ay * (bot - top)
-            continue
-        qx = qxs[j]
-        qy = qys[j]
-        if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
-            continue  # non-finite displacement: no residual
-        x0 = int(math.floor(qx))
-        y0 = int(math.floor(qy))
-        xa = border_index(x0, W, mode)
-        xb = border_index(x0 + 1, W, mode)
-        ya = border_index(y0, H, mode)
-        yb = border_index(y0 + 1, H, mode)
-        wxa = one - ax if xa >= 0 else zero
-        wxb = ax if xb >= 0 else zero
-        wya = one - ay if ya >= 0 else zero
-        wyb = ay if yb >= 0 else zero
-        pa = max(ya, 0) * rs + max(xa, 0) * nc
-        pb = max(ya, 0) * rs + max(xb, 0) * nc
-        pc = max(yb, 0) * rs + max(xa, 0) * nc
-        pd = max(yb, 0) * rs + max(xb, 0) * nc
-        for k in range(nc):
-            O[oi + k] += wya * (wxa * P[pa + k] + wxb * P[pb + k]) + wyb * (wxa * P[pc + k] + wxb * P[pd + k])
+    # 3) bilinear residual sample added in place (non-finite positions add nothing)
+    gather_row(P, W, H, nc, mode, qxs, qys, idx, wx, wy, W, O, ob, True)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

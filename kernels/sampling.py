@@ -75,59 +75,86 @@ def _axis_tables(n_fine, size, ratio):
     return i0, i1, t
 
 
-@njit(inline="always", fastmath=FASTMATH, cache=True)
-def sample_into(S, sh, sw, nc, qx, qy, mode, O, oi):
-    """Bilinear sample of flat H*W*nc image ``S`` at index-space (x-0.5, y-0.5) = (qx, qy),
-    written to ``O[oi:oi+nc]``. Non-finite positions give NaN."""
-    # fast path first (a NaN position fails the range test: its integer conversion is
-    # meaningless but it is re-checked below before anything is read)
-    fx = math.floor(qx)
-    fy = math.floor(qy)
-    x0 = int(fx)
-    y0 = int(fy)
-    ax = qx - np.float32(fx)
-    ay = qy - np.float32(fy)
+@njit(fastmath=FASTMATH, cache=True)
+def prep_row(qxs, qys, n, sw, sh, nc, idx, wx, wy):
+    """From index-space sample positions, the flat offset of the top-left tap (-1 when the
+    2 x 2 footprint leaves the source or the position is not finite) and the weights.
+    Written to vectorise: ``np.floor`` keeps float32 (``math.floor`` would go through int64
+    and cost ~3x here)."""
     rs = sw * nc
-    if 0 <= x0 and x0 + 1 < sw and 0 <= y0 and y0 + 1 < sh and -1e9 < qx < 1e9 and -1e9 < qy < 1e9:
-        b = y0 * rs + x0 * nc
-        for k in range(nc):
-            p00 = S[b + k]
-            p10 = S[b + rs + k]
-            top = p00 + ax * (S[b + nc + k] - p00)
-            bot = p10 + ax * (S[b + rs + nc + k] - p10)
-            O[oi + k] = top + ay * (bot - top)
-        return
-    if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
-        for k in range(nc):
-            O[oi + k] = np.nan
-        return
-    x0 = int(fx)
-    y0 = int(fy)
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    xa = border_index(x0, sw, mode)
-    xb = border_index(x0 + 1, sw, mode)
-    ya = border_index(y0, sh, mode)
-    yb = border_index(y0 + 1, sh, mode)
-    wxa = one - ax if xa >= 0 else zero
-    wxb = ax if xb >= 0 else zero
-    wya = one - ay if ya >= 0 else zero
-    wyb = ay if yb >= 0 else zero
-    pa = max(ya, 0) * rs + max(xa, 0) * nc
-    pb = max(ya, 0) * rs + max(xb, 0) * nc
-    pc = max(yb, 0) * rs + max(xa, 0) * nc
-    pd = max(yb, 0) * rs + max(xb, 0) * nc
-    for k in range(nc):
-        O[oi + k] = wya * (wxa * S[pa + k] + wxb * S[pb + k]) + wyb * (wxa * S[pc + k] + wxb * S[pd + k])
+    for j in range(n):
+        qx = qxs[j]
+        qy = qys[j]
+        fx = np.floor(qx)
+        fy = np.floor(qy)
+        wx[j] = qx - fx
+        wy[j] = qy - fy
+        ok = (fx >= 0) & (fx < sw - 1) & (fy >= 0) & (fy < sh - 1)  # False for NaN
+        idx[j] = np.int64(fy) * rs + np.int64(fx) * nc if ok else -1
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _warp_row(i, S, Fd, O, sh, sw, w, nc, mode):
+def gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, n, O, ob, accumulate):
+    """Bilinear samples for one output row: ``O[ob + j*nc + k] (+)= sample`` (``accumulate``
+    adds, for ResWarp). Border modes on the slow path; non-finite positions give NaN (or add
+    nothing when accumulating)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    rs = sw * nc
+    for j in range(n):
+        b = idx[j]
+        ax = wx[j]
+        ay = wy[j]
+        oi = ob + j * nc
+        if b >= 0:
+            for k in range(nc):
+                p00 = S[b + k]
+                p10 = S[b + rs + k]
+                top = p00 + ax * (S[b + nc + k] - p00)
+                bot = p10 + ax * (S[b + rs + nc + k] - p10)
+                v = top + ay * (bot - top)
+                if accumulate:
+                    O[oi + k] += v
+                else:
+                    O[oi + k] = v
+            continue
+        qx = qxs[j]
+        qy = qys[j]
+        if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
+            if not accumulate:
+                for k in range(nc):
+                    O[oi + k] = np.nan
+            continue
+        x0 = int(np.floor(qx))
+        y0 = int(np.floor(qy))
+        xa = border_index(x0, sw, mode)
+        xb = border_index(x0 + 1, sw, mode)
+        ya = border_index(y0, sh, mode)
+        yb = border_index(y0 + 1, sh, mode)
+        wxa = one - ax if xa >= 0 else zero
+        wxb = ax if xb >= 0 else zero
+        wya = one - ay if ya >= 0 else zero
+        wyb = ay if yb >= 0 else zero
+        pa = max(ya, 0) * rs + max(xa, 0) * nc
+        pb = max(ya, 0) * rs + max(xb, 0) * nc
+        pc = max(yb, 0) * rs + max(xa, 0) * nc
+        pd = max(yb, 0) * rs + max(xb, 0) * nc
+        for k in range(nc):
+            v = wya * (wxa * S[pa + k] + wxb * S[pb + k]) + wyb * (wxa * S[pc + k] + wxb * S[pd + k])
+            if accumulate:
+                O[oi + k] += v
+            else:
+                O[oi + k] = v
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _warp_row(i, S, Fd, O, sh, sw, w, nc, mode, qxs, qys, idx, wx, wy):
     fi = np.float32(i)
     for j in range(w):
-        qx = np.float32(j) + Fd[(i * w + j) * 2]  # (j + 0.5) + dx - 0.5
-        qy = fi + Fd[(i * w + j) * 2 + 1]
-        sample_into(S, sh, sw, nc, qx, qy, mode, O, (i * w + j) * nc)
+        qxs[j] = np.float32(j) + Fd[(i * w + j) * 2]  # (j + 0.5) + dx - 0.5
+        qys[j] = fi + Fd[(i * w + j) * 2 + 1]
+    prep_row(qxs, qys, w, sw, sh, nc, idx, wx, wy)
+    gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, w, O, i * w * nc, False)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -138,10 +165,15 @@ def _warp_bilinear_cpu(src, field, mode, out):
     Fd = field.reshape(-1)
     O = out.reshape(-1)
     for i in prange(h):
+        qxs = np.empty(w, np.float32)
+        qys = np.empty(w, np.float32)
+        idx = np.empty(w, np.int64)
+        wx = np.empty(w, np.float32)
+        wy = np.empty(w, np.float32)
         if c == 3:  # literal channel count: unrolled
-            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode)
+            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
         else:
-            _warp_row(i, S, Fd, O, sh, sw, w, c, mode)
+            _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

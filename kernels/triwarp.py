@@ -20,11 +20,12 @@ from numba import njit, prange
 
 from ._dispatch import FASTMATH, ROWS_PER_THREAD, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
 from .raster import _planes, _prepare, _span
-from .sampling import sample_into
+from .sampling import gather_row, prep_row
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, T):
+def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, T, qxs, qys,
+                 idx, wx, wy):
     width = T.shape[1]
     nk = aplane.shape[1]
     py = i + 0.5
@@ -55,7 +56,10 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
             Fd[p * 2 + 1] = 0.0
             for k in range(nk):
                 A[p * nk + k] = 0.0
-        sample_into(S, sh, sw, nc, np.float32(j) + Fd[p * 2], np.float32(i) + Fd[p * 2 + 1], mode, O, p * nc)
+        qxs[j] = np.float32(j) + Fd[p * 2]
+        qys[j] = np.float32(i) + Fd[p * 2 + 1]
+    prep_row(qxs, qys, width, sw, sh, nc, idx, wx, wy)
+    gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, width, O, i * width * nc, False)
 
 
 @njit(parallel=True, cache=True)
@@ -66,11 +70,19 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
     O = out.reshape(-1)
     Fd = field.reshape(-1)
     A = out_attrs.reshape(-1)
+    width = tri_id.shape[1]
     for i in prange(height):
+        qxs = np.empty(width, np.float32)
+        qys = np.empty(width, np.float32)
+        idx = np.empty(width, np.int64)
+        wx = np.empty(width, np.float32)
+        wy = np.empty(width, np.float32)
         if nc == 3:
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, mode, O, Fd, A, tri_id)
+            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, mode, O, Fd, A, tri_id,
+                         qxs, qys, idx, wx, wy)
         else:
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, tri_id)
+            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, tri_id,
+                         qxs, qys, idx, wx, wy)
 
 
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
