@@ -36,22 +36,35 @@ from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1
 from .sampling import _axis_tables, area_downsample, gather_row, prep_row
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _residual_row(i, P, row, O, W, nc, x0, x1, tx):
+    b = i * W * nc
+    for j in range(W):
+        c0 = x0[j] * nc
+        c1 = x1[j] * nc
+        t = tx[j]
+        for k in range(nc):
+            O[b + j * nc + k] = P[b + j * nc + k] - (row[c0 + k] + t * (row[c1 + k] - row[c0 + k]))
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _residual_cpu(plate, low, out):
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
     x0, x1, tx = _axis_tables(W, wl, np.float32(wl / W))
     y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
+    P = plate.reshape(-1)
+    O = out.reshape(-1)
     for i in prange(H):
-        row = np.empty((wl, C), np.float32)  # low-res row blended at this output row
+        row = np.empty(wl * C, np.float32)  # low-res rows blended at this output row
         a = ty[i]
         for c in range(wl):
             for k in range(C):
-                row[c, k] = low[y0[i], c, k] + a * (low[y1[i], c, k] - low[y0[i], c, k])
-        for j in range(W):
-            b = tx[j]
-            for k in range(C):
-                out[i, j, k] = plate[i, j, k] - (row[x0[j], k] + b * (row[x1[j], k] - row[x0[j], k]))
+                row[c * C + k] = low[y0[i], c, k] + a * (low[y1[i], c, k] - low[y0[i], c, k])
+        if C == 3:
+            _residual_row(i, P, row, O, W, 3, x0, x1, tx)
+        else:
+            _residual_row(i, P, row, O, W, C, x0, x1, tx)
 
 
 @njit(fastmath=FASTMATH, cache=True)

@@ -16,8 +16,6 @@ outermost pixel centres (edge replicate). ``area_downsample`` is the exact box a
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 from numba import njit, prange
@@ -208,6 +206,45 @@ def _down2_cpu(src, out):
                                                    + src[2 * i + 1, 2 * j, k] + src[2 * i + 1, 2 * j + 1, k])
 
 
+def _area_weights(n_in: int, n_out: int):
+    """CSR box-filter weights: output cell u covers input [u s, (u+1) s), s = n_in / n_out;
+    each input pixel contributes its overlap length / s (exact area averaging)."""
+    s = n_in / n_out
+    starts = np.empty(n_out + 1, np.int64)
+    idx, wts = [], []
+    for u in range(n_out):
+        starts[u] = len(idx)
+        a, b = u * s, (u + 1) * s
+        for i in range(int(np.floor(a)), min(n_in, int(np.ceil(b)))):
+            ov = min(b, i + 1) - max(a, i)
+            if ov > 1e-12:
+                idx.append(i)
+                wts.append(ov / s)
+    starts[n_out] = len(idx)
+    return starts, np.asarray(idx, np.int64), np.asarray(wts, np.float32)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
+    ho, wo, c = out.shape
+    w = src.shape[1]
+    S = src.reshape(src.shape[0], w * c)
+    O = out.reshape(ho, wo * c)
+    for u in prange(ho):
+        acc = np.zeros(w * c, np.float32)
+        for n in range(ys[u], ys[u + 1]):  # weighted sum of the input rows (vectorises)
+            row = S[yi[n]]
+            a = yw[n]
+            for t in range(w * c):
+                acc[t] += a * row[t]
+        for v in range(wo):
+            for k in range(c):
+                sm = np.float32(0.0)
+                for n in range(xs[v], xs[v + 1]):
+                    sm += xw[n] * acc[xi[n] * c + k]
+                O[u, v * c + k] = sm
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -269,7 +306,13 @@ def area_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:
         out = np.empty((height, width, src3.shape[2]), np.float32)
         with cpu_threads(width * height * 4):
             _down2_cpu(src3, out)
-    else:
+    elif width * height * 16 <= w * h:  # strong reductions: one streaming pass (3x cv2 here)
+        ys, yi, yw = _area_weights(h, height)
+        xs, xi, xw = _area_weights(w, width)
+        out = np.empty((height, width, src3.shape[2]), np.float32)
+        with cpu_threads(w * h):
+            _area_cpu(src3, ys, yi, yw, xs, xi, xw, out)
+    else:  # mild ratios: OpenCV's area resize is faster than the row-accumulating kernel
         out = cv2.resize(src3, (width, height), interpolation=cv2.INTER_AREA)
         if out.ndim == 2:
             out = out[..., None]
