@@ -75,7 +75,7 @@ ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu
 # Below this many pixels a kernel runs on the calling thread only: waking numba's worker
 # threads costs more than the work (measured 10-20 ms per call on a loaded 2-core machine,
 # against ~1 ms single-threaded for a 256^2 level).
-SERIAL_BELOW_PIXELS = 1 << 21
+SERIAL_BELOW_PIXELS = 1 << 20
 
 
 @contextlib.contextmanager

@@ -64,15 +64,15 @@ def test_low_res_level_is_the_same_in_both_modes(size, low):
     rng = np.random.default_rng(3)
     plate = rng.random((size[1], size[0], 3), dtype=np.float32)
     direct = area_downsample(plate, *low)
-    assert np.abs(rw.decompose(plate, low, True)[-1] - direct).max() < 1e-5
+    assert np.abs(rw.decompose(plate, low, True)[-1] - direct).max() < 1e-6
     assert np.abs(rw.decompose(plate, low, False)[-1] - direct).max() < 1e-6
 
 
 def test_pyramid_sizes():
-    assert rw.pyramid_sizes(3840, 2160, 128, 128, True) == [(3840, 2160), (2048, 2048), (1024, 1024), (512, 512),
-                                                            (256, 256), (128, 128)]
-    assert rw.pyramid_sizes(3840, 2160, 128, 72, True) == [(3840, 2160), (2048, 1152), (1024, 576), (512, 288),
-                                                           (256, 144), (128, 72)]
+    assert rw.pyramid_sizes(3840, 2160, 128, 128, True) == [(3840, 2160), (1920, 1080), (960, 540), (480, 270),
+                                                            (240, 135), (128, 128)]
+    assert rw.pyramid_sizes(3840, 2160, 128, 72, True) == [(3840, 2160), (1920, 1080), (960, 540), (480, 270),
+                                                           (240, 135), (128, 72)]
     assert rw.pyramid_sizes(1024, 1024, 128, 128, True) == [(1024, 1024), (512, 512), (256, 256), (128, 128)]
     assert rw.pyramid_sizes(1000, 700, 128, 128, False) == [(1000, 700), (128, 128)]
 
@@ -131,7 +131,7 @@ def test_reswarp_4k_astronaut_beats_bicubic_by_8db(astronaut_scores):
     assert van >= bic + 8.0 and ms >= bic + 8.0
 
 
-@pytest.mark.xfail(reason="issue bar not met: measured multiscale - vanilla = -0.77 dB (portrait), -0.17 dB "
+@pytest.mark.xfail(reason="issue bar not met: measured multiscale - vanilla = -0.95 dB (portrait), -0.48 dB "
                           "(astronaut): with bilinear up-sampling every octave adds its own warp/up-sample "
                           "commutator error; see docs/geometry.md", strict=False)
 def test_reswarp_4k_multiscale_2db_over_vanilla(portrait_scores, astronaut_scores):
