@@ -25,13 +25,13 @@ from .sampling import gather_row, prep_row
 
 @njit(fastmath=FASTMATH, cache=True)
 def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, T, qxs, qys,
-                 idx, wx, wy):
-    width = T.shape[1]
+                 idx, wx, wy, Trow):
+    width = Trow.shape[0]
     nk = aplane.shape[1]
     py = i + 0.5
     fpy = np.float32(py)
     for j in range(width):  # identity where nothing covers (cannot happen with border anchors)
-        T[i, j] = -1
+        Trow[j] = -1
     for c in range(counts[i], counts[i + 1]):
         t = tris[c]
         j0, j1 = _span(vx, vy, area, owned, t, i, width)
@@ -40,10 +40,10 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
         qxx = qplane[t, 0, 0]
         qyx = qplane[t, 1, 0]
         for j in range(j0, j1 + 1):
-            if T[i, j] >= 0 and T[i, j] < t:
+            if Trow[j] >= 0 and Trow[j] < t:
                 continue  # overlapping input triangulation: the lowest index wins
             px = j + 0.5
-            T[i, j] = t
+            Trow[j] = t
             p = i * width + j
             Fd[p * 2] = np.float32(qxx * px + qxr) - np.float32(px)
             Fd[p * 2 + 1] = np.float32(qyx * px + qyr) - fpy
@@ -51,7 +51,9 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
                 A[p * nk + k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
     for j in range(width):
         p = i * width + j
-        if T[i, j] < 0:
+        if T.shape[0] > 0:
+            T[i, j] = Trow[j]
+        if Trow[j] < 0:
             Fd[p * 2] = 0.0
             Fd[p * 2 + 1] = 0.0
             for k in range(nk):
@@ -64,14 +66,14 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
 
 @njit(parallel=True, cache=True)
 def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id):
-    height = tri_id.shape[0]
+    height, width = out.shape[0], out.shape[1]
     sh, sw, nc = src.shape
     S = src.reshape(-1)
     O = out.reshape(-1)
     Fd = field.reshape(-1)
     A = out_attrs.reshape(-1)
-    width = tri_id.shape[1]
     for i in prange(height):
+        Trow = np.empty(width, np.int32)
         qxs = np.empty(width, np.float32)
         qys = np.empty(width, np.float32)
         idx = np.empty(width, np.int64)
@@ -79,10 +81,10 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
         wy = np.empty(width, np.float32)
         if nc == 3:
             _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, mode, O, Fd, A, tri_id,
-                         qxs, qys, idx, wx, wy)
+                         qxs, qys, idx, wx, wy, Trow)
         else:
             _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, tri_id,
-                         qxs, qys, idx, wx, wy)
+                         qxs, qys, idx, wx, wy, Trow)
 
 
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
@@ -97,10 +99,12 @@ def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
     return (np.sign(ad) != np.sign(a_s)) | (a_s == 0)
 
 
-def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp", device: str = "auto"):
+def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp", device: str = "auto",
+                  want_ids: bool = True):
     """Warp ``image`` so that ``src_xy`` land on ``dst_xy`` (piecewise affine over ``faces``,
     a triangulation of ``dst_xy``). Returns ``(warped H x W x C, field H x W x 2,
-    attrs H x W x K, tri_id H x W)``; the output has the image's size."""
+    attrs H x W x K, tri_id H x W or None when not ``want_ids``)``; the output has the
+    image's size."""
     img = np.asarray(image, np.float32)
     squeeze = img.ndim == 2
     img = np.ascontiguousarray(img[..., None] if squeeze else img)
@@ -123,10 +127,10 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
         out = np.empty_like(img)
         field = np.empty((h, w, 2), np.float32)
         out_attrs = np.empty((h, w, attrs.shape[1]), np.float32)
-        tri_id = np.empty((h, w), np.int32)
+        tri_id = np.empty((h, w) if want_ids else (0, 0), np.int32)
         with cpu_threads(w * h):
             _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, img, mode, out, field, out_attrs, tri_id)
-    return (out[..., 0] if squeeze else out), field, out_attrs, tri_id
+    return (out[..., 0] if squeeze else out), field, out_attrs, (tri_id if want_ids else None)
 
 
 def _triwarp_cuda(img, dst, src, faces, attrs, mode):

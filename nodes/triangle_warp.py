@@ -123,7 +123,7 @@ class TriangleWarp(Node):
             raise self.error(RenderError, f"{nflip} triangle(s) fold over (flipped source triangles), e.g. "
                              f"{np.flatnonzero(flipped)[:5].tolist()}", port="target", frame=ctx.frame)
         warped, field, norm, tri_id = triangle_warp(image.pixels, pts, src_all, faces, attrs=disp,
-                                                    border=p["border"], device=ctx.device)
+                                                    border=p["border"], device=ctx.device, want_ids=nflip > 0)
         valid = np.ones((h, w), np.float32)
         if nflip:
             bad = np.zeros(len(faces) + 1, bool)

@@ -58,6 +58,9 @@ def test_raster_and_triwarp_write_everything():
     img = rng.random((h, w, 3), dtype=np.float32)
     out, field, oat, tid = poisoned((h, w, 3)), poisoned((h, w, 2)), poisoned((h, w, 3)), poisoned((h, w), np.int32)
     tw._triwarp_cpu(vx, vy, area, owned, counts, tris, qp, ap, img, 0, out, field, oat, tid)
+    out2 = poisoned((h, w, 3))
+    tw._triwarp_cpu(vx, vy, area, owned, counts, tris, qp, ap, img, 0, out2, field, oat, np.empty((0, 0), np.int32))
+    assert np.array_equal(out2, out)
     for a in (out, field, oat):
         assert np.isfinite(a).all()
     assert ((tid >= -1) & (tid < 60)).all() and (tid == -1).any()  # random triangles leave holes
