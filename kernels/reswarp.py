@@ -10,7 +10,7 @@ are bilinearly up-sampled inline (pixel centres aligned, edges clamped, see ``sa
 ``s`` rescales the field's values from its own pixels to the plate's (conventions), the
 residual is sampled bilinearly with the border mode (``zero``: an outside neighbour adds no
 residual) and the sum is written once. (A variant that also computed ``R`` on the fly was
-measured 2-3x slower on the CPU than materialising ``R`` in a streaming pass.)
+measured 1.5-2.3x slower on the CPU than materialising ``R`` in a streaming pass.)
 
 Pipelines (paper Sec. 3.4):
     vanilla     L = area(plate -> low-res grid); out = up(result) + warp(plate - up(L), up(F))
