@@ -287,14 +287,13 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
     return Raster(tri_id, values, coverage)
 
 
-def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
+def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, cull):
+    """CuPy arrays in (xy float64 V x 2, faces int32 F x 3, attrs float32 V x K, depth float32
+    V), CuPy arrays out (tri_id, values): the two kernels only, for timing and chaining."""
     import cupy as cp
 
-    nt = len(faces)
-    d_xy = cp.asarray(xy)  # float64
-    d_faces = cp.asarray(faces.astype(np.int32))
-    d_depth = cp.asarray(depth)
-    d_attrs = cp.asarray(attrs)
+    nt = int(d_faces.shape[0])
+    nk = int(d_attrs.shape[1])
     zbuf = cp.full((height, width), np.uint64(0xFFFFFFFFFFFFFFFF), cp.uint64)
     chunks = -(-height // ROWS_PER_THREAD)
     grid, block = grid_1d(nt * chunks, 128)
@@ -302,8 +301,16 @@ def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
         d_xy, d_faces, d_depth, np.int32(nt), np.int32(width), np.int32(height), np.int32(cull),
         np.int32(use_depth), zbuf))
     tri_id = cp.empty((height, width), cp.int32)
-    values = cp.empty((height, width, attrs.shape[1]), cp.float32)
+    values = cp.empty((height, width, nk), cp.float32)
     grid, block = grid_1d(height * width)
     cuda_function("raster", "raster_resolve")(grid, block, (
-        d_xy, d_faces, d_attrs, np.int32(attrs.shape[1]), zbuf, np.int32(width), np.int32(height), tri_id, values))
+        d_xy, d_faces, d_attrs, np.int32(nk), zbuf, np.int32(width), np.int32(height), tri_id, values))
+    return tri_id, values
+
+
+def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
+    import cupy as cp
+
+    tri_id, values = rasterize_device(cp.asarray(xy), cp.asarray(faces.astype(np.int32)), width, height,
+                                      cp.asarray(attrs), cp.asarray(depth), use_depth, cull)
     return Raster(cp.asnumpy(tri_id), cp.asnumpy(values), cp.asnumpy((tri_id >= 0).astype(cp.float32)))
