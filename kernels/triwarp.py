@@ -24,14 +24,17 @@ from .sampling import gather_row, prep_row
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, T, qxs, qys,
-                 idx, wx, wy, Trow):
+def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A, T, qxs,
+                 qys, idx, wx, wy, Trow):
     width = Trow.shape[0]
-    nk = aplane.shape[1]
     py = i + 0.5
     fpy = np.float32(py)
+    fi = np.float32(i)
+    rb = i * width
     for j in range(width):  # identity where nothing covers (cannot happen with border anchors)
         Trow[j] = -1
+        qxs[j] = np.float32(j)
+        qys[j] = fi
     for c in range(counts[i], counts[i + 1]):
         t = tris[c]
         j0, j1 = _span(vx, vy, area, owned, t, i, width)
@@ -44,24 +47,26 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
                 continue  # overlapping input triangulation: the lowest index wins
             px = j + 0.5
             Trow[j] = t
-            p = i * width + j
-            Fd[p * 2] = np.float32(qxx * px + qxr) - np.float32(px)
-            Fd[p * 2 + 1] = np.float32(qyx * px + qyr) - fpy
+            p = rb + j
+            dx = np.float32(qxx * px + qxr) - np.float32(px)
+            dy = np.float32(qyx * px + qyr) - fpy
+            Fd[p * 2] = dx
+            Fd[p * 2 + 1] = dy
+            qxs[j] = np.float32(j) + dx  # index space: (j + 0.5) + dx - 0.5
+            qys[j] = fi + dy
             for k in range(nk):
                 A[p * nk + k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
     for j in range(width):
-        p = i * width + j
-        if T.shape[0] > 0:
-            T[i, j] = Trow[j]
         if Trow[j] < 0:
-            Fd[p * 2] = 0.0
-            Fd[p * 2 + 1] = 0.0
+            Fd[(rb + j) * 2] = 0.0
+            Fd[(rb + j) * 2 + 1] = 0.0
             for k in range(nk):
-                A[p * nk + k] = 0.0
-        qxs[j] = np.float32(j) + Fd[p * 2]
-        qys[j] = np.float32(i) + Fd[p * 2 + 1]
+                A[(rb + j) * nk + k] = 0.0
+    if T.shape[0] > 0:
+        for j in range(width):
+            T[i, j] = Trow[j]
     prep_row(qxs, qys, width, sw, sh, nc, idx, wx, wy)
-    gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, width, O, i * width * nc, False)
+    gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, width, O, rb * nc, False)
 
 
 @njit(parallel=True, cache=True)
@@ -79,12 +84,13 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
         idx = np.empty(width, np.int64)
         wx = np.empty(width, np.float32)
         wy = np.empty(width, np.float32)
-        if nc == 3:
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, mode, O, Fd, A, tri_id,
+        nk = aplane.shape[1]
+        if nc == 3 and nk == 2:  # literal counts (RGB, normalised map): unrolled loops
+            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, 2, mode, O, Fd, A, tri_id,
                          qxs, qys, idx, wx, wy, Trow)
         else:
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, mode, O, Fd, A, tri_id,
-                         qxs, qys, idx, wx, wy, Trow)
+            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
+                         tri_id, qxs, qys, idx, wx, wy, Trow)
 
 
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
