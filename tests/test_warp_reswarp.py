@@ -185,3 +185,16 @@ def test_node_rejects_wrong_low_res_size():
     g = _graph(plate, np.zeros((64, 64, 3), np.float32), np.zeros((32, 32, 2), np.float32), {"low_size": 32})
     with pytest.raises(InputError, match="32x32"):
         Evaluator(g).pull("rw", Context(frame=1, frames=(1,)))
+
+
+def test_non_finite_field_adds_no_residual():
+    rng = np.random.default_rng(9)
+    res = rng.standard_normal((40, 60, 3)).astype(np.float32)
+    base = rng.random((10, 15, 3), dtype=np.float32)
+    field = np.zeros((40, 60, 2), np.float32)  # an HD field (same grid as the plate)
+    field[5, 7] = np.nan
+    out = rw.reswarp_add(res, base, field, device="cpu")
+    up = resample_bilinear(base, 60, 40)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[5, 7], up[5, 7], atol=1e-6)
+    np.testing.assert_allclose(out[6, 7], up[6, 7] + res[6, 7], atol=1e-5)
