@@ -1,0 +1,195 @@
+"""Benchmark of the geometric nodes at 3840 x 2160 float32 RGB.
+
+Prints medians (ms) and ratios to ``cv2.remap`` of the same frame with float maps, all
+measured in the same run and interleaved (so machine load affects all alike). Numba
+compilation is excluded (a warm-up call of every kernel first; the kernels are also
+``cache=True``, so later processes load them from the cache).
+
+    python -m facewarp.benchmarks.bench_geometry [--repeats 9] [--device cpu|cuda]
+
+or ``python benchmarks/bench_geometry.py`` with the package importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from facewarp.graph import Camera, Mesh
+from facewarp.graph.conventions import displacement_to_cv2_maps
+from facewarp.kernels import reswarp as rw
+from facewarp.kernels.sampling import area_downsample, resample_field, warp_bilinear
+from facewarp.kernels.triwarp import triangle_warp
+from facewarp.nodes.displacement_render import render_displacement
+from facewarp.nodes.triangle_warp import triangulate
+
+W, H = 3840, 2160
+
+
+def plate_and_field(seed=0):
+    from skimage import data
+
+    side = cv2.resize(data.astronaut().astype(np.float32) / 255, (W, W), interpolation=cv2.INTER_CUBIC)
+    plate = np.ascontiguousarray(side[(W - H) // 2:(W - H) // 2 + H])
+    rng = np.random.default_rng(seed)
+    f = cv2.GaussianBlur(rng.standard_normal((128, 128, 2)).astype(np.float32), (0, 0), 12.8)
+    f /= np.abs(f).max(axis=(0, 1))
+    f *= np.float32(0.03 * 128)
+    return plate, f
+
+
+def landmarks(n=478, seed=1):
+    rng = np.random.default_rng(seed)
+    # a face-sized cloud (~1/6 of the frame width), like a MediaPipe mesh on a 4K close-up
+    ang = rng.uniform(0, 2 * np.pi, n)
+    rad = np.sqrt(rng.uniform(0, 1, n))
+    dst = np.stack([W / 2 + 420 * rad * np.cos(ang), H / 2 + 560 * rad * np.sin(ang)], 1)
+    src = dst + rng.normal(0, 4, dst.shape)
+    return src, dst
+
+
+def face_meshes(n=71):
+    """A (n-1)^2 * 2 ~ 10k-triangle dome covering ~1/3 of the frame (weak perspective)."""
+    rw_, rh = W * np.sqrt(1 / 3), H * np.sqrt(1 / 3)
+    g = np.linspace(-0.5, 0.5, n)
+    X, Y = np.meshgrid(g, g)
+    Z = 2.0 - 0.5 * (1 - (2 * X) ** 2) * (1 - (2 * Y) ** 2)
+    v = np.stack([X.ravel() * rw_, Y.ravel() * rh, Z.ravel()], 1).astype(np.float32)
+    faces = []
+    for i in range(n - 1):
+        for j in range(n - 1):
+            a = i * n + j
+            faces += [[a, a + n, a + 1], [a + 1, a + n, a + n + 1]]
+    cam = Camera("weak_perspective", (1.0, W / 2, H / 2), (W, H))
+    drv = Mesh(v, np.array(faces, np.int32), cam)
+    moved = v.copy()
+    moved[:, 0] += 12 * np.sin(3 * X.ravel())
+    moved[:, 1] += 8 * np.cos(2 * Y.ravel())
+    return Mesh(moved, drv.faces, cam), drv
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    args = ap.parse_args(argv)
+    dev = args.device
+
+    import numba
+
+    plate, f_low = plate_and_field()
+    f_hd = resample_field(f_low, W, H)
+    map_x, map_y = displacement_to_cv2_maps(f_hd)
+    result = warp_bilinear(area_downsample(plate, 128, 128), f_low, device="cpu")
+    src_lm, dst_lm = landmarks()
+    mesh_s, mesh_d = face_meshes()
+
+    def tri_warp():
+        pts, faces, n, _ = triangulate(dst_lm, W, H, 8)
+        src_all = np.concatenate([src_lm, pts[n:]])
+        disp = np.zeros_like(pts)
+        disp[:n] = dst_lm - src_lm
+        return triangle_warp(plate, pts, src_all, faces, attrs=disp, device=dev)
+
+    ops = {
+        "cv2.remap (baseline)": lambda: cv2.remap(plate, map_x, map_y, cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REPLICATE),
+        "warp_bilinear (exact)": lambda: warp_bilinear(plate, f_hd, device=dev),
+        "ResWarp vanilla": lambda: rw.reswarp(plate, result, f_low, multiscale=False, device=dev),
+        "ResWarp multiscale": lambda: rw.reswarp(plate, result, f_low, multiscale=True, device=dev),
+        "TriangleWarp (478 lm)": tri_warp,
+        "DisplacementRender (9.8k tri)": lambda: render_displacement(mesh_s, mesh_d, W, H, device=dev),
+    }
+    t0 = time.perf_counter()
+    for fn in ops.values():  # warm-up: numba compilation / cache load excluded from timings
+        fn()
+    warm = time.perf_counter() - t0
+    times = {k: [] for k in ops}
+    for _ in range(args.repeats):
+        for k, fn in ops.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    base = statistics.median(times["cv2.remap (baseline)"])
+    targets = {"ResWarp multiscale": 1.5, "TriangleWarp (478 lm)": 1.3, "DisplacementRender (9.8k tri)": 1.0}
+    print(f"facewarp geometry benchmark: {W}x{H} float32 RGB, device={dev}, numba threads="
+          f"{numba.get_num_threads()}, cv2 threads={cv2.getNumThreads()}, repeats={args.repeats} "
+          f"(warm-up {warm:.1f} s excluded)")
+    print(f"{'operation':32s} {'median ms':>10s} {'x remap':>8s} {'target':>7s}")
+    for k, v in times.items():
+        m = statistics.median(v)
+        tgt = f"<={targets[k]:.1f}" if k in targets else ""
+        print(f"{k:32s} {1000 * m:10.1f} {m / base:8.2f} {tgt:>7s}")
+    if dev == "cuda":
+        _gpu_section(plate, result, f_low)
+    return 0
+
+
+def _gpu_section(plate, result, f_low):  # pragma: no cover - needs a GPU
+    import cupy as cp
+    import torch
+    import torch.nn.functional as F
+
+    from facewarp.kernels._dispatch import cuda_function, grid_1d
+
+    d_plate = cp.asarray(plate)
+    d_res = cp.asarray(rw.residual(plate, area_downsample(plate, 128, 128), device="cuda"))
+    d_base, d_field = cp.asarray(result), cp.asarray(f_low)
+    out = cp.empty_like(d_plate)
+    fn = cuda_function("reswarp", "reswarp_add_f32")
+    grid, block = grid_1d(H * W)
+    args = (d_res, d_base, d_field, out, np.int32(H), np.int32(W), np.int32(3), np.int32(128), np.int32(128),
+            np.int32(128), np.int32(128), np.float32(W / 128), np.float32(H / 128), np.int32(0))
+
+    def timed(f, n=50):
+        f()
+        cp.cuda.Device().synchronize()
+        s, e = cp.cuda.Event(), cp.cuda.Event()
+        s.record()
+        for _ in range(n):
+            f()
+        e.record()
+        e.synchronize()
+        return cp.cuda.get_elapsed_time(s, e) / n  # ms
+
+    t_copy = timed(lambda: out.__setitem__(Ellipsis, d_plate))
+    t_rw = timed(lambda: fn(grid, block, args))
+    copy_bw = 2 * d_plate.nbytes / t_copy / 1e6  # GB/s (read + write)
+    rw_bytes = 2 * d_plate.nbytes  # residual read + output write (coarse inputs are tiny)
+    rw_bw = rw_bytes / t_rw / 1e6
+    tr = torch.as_tensor(d_res, device="cuda").permute(2, 0, 1)[None]
+    tb = torch.as_tensor(d_base, device="cuda").permute(2, 0, 1)[None]
+    tf = torch.as_tensor(d_field, device="cuda").permute(2, 0, 1)[None]
+    gy, gx = torch.meshgrid(torch.arange(H, device="cuda") + 0.5, torch.arange(W, device="cuda") + 0.5, indexing="ij")
+
+    def torch_reswarp():
+        up_f = F.interpolate(tf, size=(H, W), mode="bilinear", align_corners=False)[0]
+        x = (gx + up_f[0] * (W / 128)) / W * 2 - 1
+        y = (gy + up_f[1] * (H / 128)) / H * 2 - 1
+        grid_ = torch.stack([x, y], -1)[None]
+        return F.interpolate(tb, size=(H, W), mode="bilinear", align_corners=False) + \
+            F.grid_sample(tr, grid_, mode="bilinear", padding_mode="border", align_corners=False)
+
+    t_torch = timed(torch_reswarp, 20)
+    print(f"GPU reswarp_add {t_rw:.3f} ms = {rw_bw:.0f} GB/s vs copy {copy_bw:.0f} GB/s "
+          f"({100 * rw_bw / copy_bw:.0f} %); torch grid_sample+interpolate {t_torch:.3f} ms ({t_torch / t_rw:.1f}x)")
+    mesh_s, mesh_d = face_meshes()
+    from facewarp.kernels.raster import rasterize_device
+
+    pd, zd = mesh_d.project()
+    d_xy = cp.asarray(pd.astype(np.float64))
+    d_faces = cp.asarray(mesh_d.faces.astype(np.int32))
+    d_attrs = cp.asarray((mesh_s.project()[0] - pd).astype(np.float32))
+    d_depth = cp.asarray(zd.astype(np.float32))
+    t_r = timed(lambda: rasterize_device(d_xy, d_faces, W, H, d_attrs, d_depth, True, 1), 20)
+    print(f"GPU raster of the {len(mesh_d.faces)}-triangle mesh at {W}x{H} (z-buffer + resolve, device arrays): "
+          f"{t_r:.3f} ms (target <= 0.5 ms)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

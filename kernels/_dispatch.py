@@ -1,0 +1,94 @@
+"""Device dispatch shared by the kernels.
+
+Every primitive exists twice with the same signature: a CUDA source (``<name>.cu``) loaded
+with CuPy's ``RawModule`` and a CPU twin (numba / numpy / OpenCV). ``use_cuda(device)``
+decides: ``"cuda"`` demands CuPy and a GPU (error otherwise), ``"auto"`` takes them when
+present, ``"cpu"`` never does. Arrays handed back to callers are always numpy arrays on
+the host (the graph's port types hold numpy arrays).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from pathlib import Path
+
+KERNEL_DIR = Path(__file__).resolve().parent
+
+# numba fastmath, chosen carefully: allow FMA contraction / reciprocal / no-signed-zero,
+# but keep NaN/Inf semantics (``nnan``/``ninf`` would let LLVM drop the checks that
+# border modes rely on).
+FASTMATH = {"contract", "arcp", "nsz", "afn"}
+
+BORDER_CODES = {"clamp": 0, "zero": 1, "reflect": 2}
+
+
+def border_code(border: str) -> int:
+    try:
+        return BORDER_CODES[border]
+    except KeyError:
+        raise ValueError(f"border must be one of {tuple(BORDER_CODES)}, got {border!r}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def cupy_available() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def use_cuda(device: str = "auto") -> bool:
+    if device == "cpu":
+        return False
+    if device == "cuda":
+        if not cupy_available():
+            raise RuntimeError("device 'cuda' asked for, but CuPy or a CUDA GPU is not available")
+        return True
+    if device != "auto":
+        raise ValueError(f"device must be auto|cpu|cuda, got {device!r}")
+    return cupy_available()
+
+
+@functools.lru_cache(maxsize=None)
+def load_module(name: str):
+    """CuPy RawModule compiled from ``kernels/<name>.cu`` (cached per process)."""
+    import cupy
+
+    source = (KERNEL_DIR / f"{name}.cu").read_text()
+    return cupy.RawModule(code=source, options=("--std=c++17", f"-I{KERNEL_DIR}"))
+
+
+def cuda_function(module: str, kernel: str):
+    return load_module(module).get_function(kernel)
+
+
+def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
+    return ((max(n, 1) + block - 1) // block,), (block,)
+
+
+ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu
+
+
+# Below this many pixels a kernel runs on the calling thread only: waking numba's worker
+# threads costs more than the work (measured 10-20 ms per call on a loaded 2-core machine,
+# against ~1 ms single-threaded for a 256^2 level).
+SERIAL_BELOW_PIXELS = 1 << 20
+
+
+@contextlib.contextmanager
+def cpu_threads(pixels: int):
+    """Run numba kernels inside with one thread for small images, all threads otherwise."""
+    import numba
+
+    if pixels >= SERIAL_BELOW_PIXELS:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -1,0 +1,86 @@
+"""Extrapolation of a field outside its coverage (DisplacementRender's documented fill).
+
+``smooth_fill`` works on a coarse copy: push-pull (coverage-weighted pyramid averages
+pulled back down) gives every uncovered pixel the average of the nearest covered region,
+then a Gaussian falloff ``exp(-0.5 (d / falloff)^2)`` of the distance ``d`` to the coverage
+takes it smoothly to zero. ``composite_fill`` writes the bilinearly up-sampled coarse fill
+into the uncovered pixels of the full-resolution raster in one pass (covered pixels keep
+their exact rasterised values, so there is no seam at the coverage border other than the
+coarse fill's own approximation of the border values).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numba import njit, prange
+
+from ._dispatch import FASTMATH, cpu_threads
+from .sampling import _axis_tables
+
+
+def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill where ``weight == 0`` with coverage-weighted averages from coarser levels."""
+    v = np.asarray(values, np.float32)
+    w = np.asarray(weight, np.float32)
+    levels = [(v * w[..., None], w)]
+    while min(levels[-1][1].shape) > 1:
+        vw, ww = levels[-1]
+        h, wd = ww.shape
+        nh, nw = max(1, (h + 1) // 2), max(1, (wd + 1) // 2)
+        vw2 = cv2.resize(vw, (nw, nh), interpolation=cv2.INTER_AREA).reshape(nh, nw, -1)
+        ww2 = cv2.resize(ww, (nw, nh), interpolation=cv2.INTER_AREA).reshape(nh, nw)
+        levels.append((vw2, ww2))
+    vw, ww = levels[-1]
+    filled = np.where(ww[..., None] > 0, vw / np.maximum(ww, 1e-12)[..., None], 0).astype(np.float32)
+    for vw, ww in reversed(levels[:-1]):
+        h, wd = ww.shape
+        up = cv2.resize(filled, (wd, h), interpolation=cv2.INTER_LINEAR).reshape(h, wd, -1)
+        mean = vw / np.maximum(ww, 1e-12)[..., None]
+        # blend partially covered cells smoothly with the coarser estimate
+        a = np.clip(ww, 0, 1)[..., None]
+        filled = (a * mean + (1 - a) * up).astype(np.float32)
+    return filled
+
+
+def smooth_fill(values: np.ndarray, coverage: np.ndarray, falloff_px: float, scale: float) -> np.ndarray:
+    """Coarse fill: push-pull, then Gaussian falloff with the distance (in full-resolution
+    pixels, ``scale`` = full / coarse) to the covered region."""
+    cov = (np.asarray(coverage) > 0).astype(np.float32)
+    if not cov.any():
+        return np.zeros_like(values, dtype=np.float32)
+    filled = push_pull(values, cov)
+    dist = cv2.distanceTransform((cov == 0).astype(np.uint8), cv2.DIST_L2, 5) * np.float32(scale)
+    dist = np.maximum(dist - np.float32(0.5 * scale), 0)  # from the coverage's edge, not its last centre
+    fall = np.exp(-0.5 * (dist / max(float(falloff_px), 1e-6)) ** 2).astype(np.float32)
+    out = filled * fall[..., None]
+    out[cov > 0] = values[cov > 0]
+    return out.astype(np.float32)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _composite_cpu(values, tri_id, coarse):
+    h, w, k = values.shape
+    hc, wc = coarse.shape[0], coarse.shape[1]
+    x0, x1, tx = _axis_tables(w, wc, np.float32(wc / w))
+    y0, y1, ty = _axis_tables(h, hc, np.float32(hc / h))
+    for i in prange(h):
+        a = ty[i]
+        r0 = y0[i]
+        r1 = y1[i]
+        for j in range(w):
+            if tri_id[i, j] >= 0:
+                continue
+            b = tx[j]
+            for c in range(k):
+                t0 = coarse[r0, x0[j], c] + b * (coarse[r0, x1[j], c] - coarse[r0, x0[j], c])
+                t1 = coarse[r1, x0[j], c] + b * (coarse[r1, x1[j], c] - coarse[r1, x0[j], c])
+                values[i, j, c] = t0 + a * (t1 - t0)
+
+
+def composite_fill(values: np.ndarray, tri_id: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """In place: uncovered pixels (``tri_id < 0``) of ``values`` get the up-sampled ``coarse``."""
+    coarse = np.ascontiguousarray(coarse, np.float32).reshape(coarse.shape[0], coarse.shape[1], -1)
+    with cpu_threads(values.shape[0] * values.shape[1]):
+        _composite_cpu(values, tri_id, coarse)
+    return values
