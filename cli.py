@@ -200,7 +200,7 @@ def cmd_nodes(args) -> int:
     return EXIT_OK
 
 
-DEMO_PRESET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets", "grade_exr.yaml")
+DEMO_PRESET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets", "reanimate.yaml")
 
 
 def cmd_demo(args) -> int:
@@ -215,10 +215,11 @@ def cmd_demo(args) -> int:
     frames = parse_frames(args.frames)
     plates = os.path.join(args.out, "plates", "plate.####.exr")
     renders = os.path.join(args.out, "render", "render.####.exr")
+    stmaps = os.path.join(args.out, "stmap", "stmap.####.exr")
     print(f"writing demo plates {plates} ({w}x{h}, {len(frames)} frames)", file=sys.stderr)
     write_demo_plates(plates, frames, (w, h))
     run_args = [args.preset or DEMO_PRESET, "--frames", args.frames, "--set", f"plate={plates}",
-                "--set", f"out={renders}", "--device", args.device, "--stats", os.path.join(args.out, "stats.json")]
+                "--set", f"out={renders}", *(["--set", f"stmap={stmaps}"] if args.preset is None else []), "--device", args.device, "--stats", os.path.join(args.out, "stats.json")]
     if args.overwrite:
         run_args.append("--overwrite")
     rc = cmd_run(build_parser().parse_args(["run", *run_args]))

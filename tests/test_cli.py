@@ -127,12 +127,26 @@ def test_validate_nodes_and_version(shot):
     assert rc == 2 and "unknown node type 'Nope'" in err
 
 
-def test_demo_runs_on_embedded_data(tmp_path):
-    rc, _, err = facewarp("demo", "--out", "d", "--size", "320x180", "--frames", "1001-1002", cwd=tmp_path)
+def test_demo_reanimates_embedded_plates(tmp_path):
+    """The main job: generated plates -> track -> fit -> keyframed expression -> warp, + STMap."""
+    import cv2
+
+    rc, _, err = facewarp("demo", "--out", "d", "--size", "640x360", "--frames", "1001-1003", cwd=tmp_path)
     assert rc == 0, err
-    frames = sorted(os.listdir(tmp_path / "d" / "render"))
-    assert frames == ["render.1001.exr", "render.1002.exr"]
-    img = read_plate(str(tmp_path / "d" / "render" / frames[0]))
-    assert img.size == (320, 180) and 0.05 < float(img.pixels.mean()) < 0.8  # a real picture, linear
-    rc, _, err = facewarp("demo", "--out", "d", "--size", "320x180", "--frames", "1001-1002", cwd=tmp_path)
+    assert sorted(os.listdir(tmp_path / "d" / "render")) == [f"render.{f}.exr" for f in (1001, 1002, 1003)]
+    plate = {f: read_plate(str(tmp_path / "d" / "plates" / f"plate.{f}.exr")).pixels for f in (1001, 1003)}
+    render = {f: read_plate(str(tmp_path / "d" / "render" / f"render.{f}.exr")).pixels for f in (1001, 1003)}
+    # Frame 1001 has every control at 0: the edited face is the fitted one, the warp is identity.
+    assert np.abs(render[1001] - plate[1001]).max() < 2e-3
+    # Frame 1003 opens the jaw and smiles: the face region changes, the frame corners do not.
+    diff = np.abs(render[1003] - plate[1003]).mean(axis=2)
+    assert diff[90:270, 220:420].mean() > 0.01
+    assert diff[:20, :20].max() < 2e-3 and diff[-20:, -20:].max() < 2e-3
+    # The STMap written for Nuke reproduces the render when applied to the plate.
+    st = read_plate(str(tmp_path / "d" / "stmap" / "stmap.1003.exr"), channels="forward.u,forward.v").pixels
+    map_x = (st[..., 0] * 640 - 0.5).astype(np.float32)
+    map_y = ((1 - st[..., 1]) * 360 - 0.5).astype(np.float32)
+    applied = cv2.remap(plate[1003], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(applied - render[1003]).mean() < 2e-3  # half-float render vs float remap
+    rc, _, err = facewarp("demo", "--out", "d", "--size", "640x360", "--frames", "1001-1003", cwd=tmp_path)
     assert rc == 2 and "exists" in err  # never overwrites unasked
