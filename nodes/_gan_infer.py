@@ -187,7 +187,10 @@ def export_onnx_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=None, help="crop size (default: the checkpoint's)")
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--no-check", action="store_true", help="skip the torch vs onnxruntime parity check")
-    args = ap.parse_args(argv)
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors -> exit code 2, --help -> 0
+        return int(exc.code or 0)
     try:
         res = export_onnx(args.checkpoint, args.out, opset=args.opset, size=args.size, overwrite=args.overwrite,
                           check=not args.no_check)

@@ -317,6 +317,7 @@ class Trainer:
             self.opts["Dg"].zero_grad(set_to_none=True)
             self.opts["Dl"].zero_grad(set_to_none=True)
             loss_d.backward()
+            loss_d = loss_d.detach()
             self.opts["Dg"].step()
             self.opts["Dl"].step()
             gg = Dg(comp)
@@ -328,6 +329,7 @@ class Trainer:
         loss_g.backward()
         self.opts["G"].step()
         self.step += 1
+        mse, loss_g = mse.detach(), loss_g.detach()
         return {"mse": float(mse), "loss_d": float(loss_d), "loss_g": float(loss_g)}
 
     # -- running --------------------------------------------------------------------------------
@@ -534,7 +536,10 @@ def train_main(argv: list[str] | None = None) -> int:
     """``facewarp train wggan|hrhgan SOURCE... --out DIR [options]``; returns the exit code."""
     from facewarp.graph.errors import EXIT_INVALID, EXIT_OK, EXIT_RENDER_FAILED
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors -> exit code 2, --help -> 0
+        return int(exc.code or 0)
     opts = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name not in ("kind",)}
     try:
         tr = train(args.kind, args.source, args.out, every=args.every, max_frames=args.max_frames, resume=args.resume,

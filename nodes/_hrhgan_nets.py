@@ -22,6 +22,8 @@ conv (3 -> 64, s2) by (3 -> 32, s2) -> (32 -> 64, s2), so body and FC sizes do n
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -86,6 +88,8 @@ class _GrowingDisc(nn.Module):
         self.width = w
         self.grown = False
         self.stem = nn.Sequential(nn.Conv2d(3, w, 5, 2, 2), nn.ReLU())
+        # fewer stride-2 convs for the small crops of quick tests, so the FC still sees >= 2x2
+        n_body = max(1, min(n_body, int(math.log2(size)) - 2))
         chans = [w, 2 * w, 4 * w, 8 * w, 8 * w, 8 * w][: n_body + 1]
         layers = []
         for cin, cout in zip(chans[:-1], chans[1:]):
