@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     ckpt_every: int = 1000
+    crop_scale: float = 1.0  # FaceCrop 'scale' framing of the training crops: use the same at inference
     # WgGAN
     alpha: float = 0.004
     lr_g: float = 1e-4
@@ -525,7 +526,8 @@ def train(kind: str, sources: list[str], out_dir: str | os.PathLike, *, every: i
         raise FileExistsError(f"{out} already holds {kind} checkpoints: pass --resume auto or --overwrite")
     data_size = int(round(cfg.size * 9 / 8 / 2)) * 2  # room for the paper's random-crop augmentation
     pairs = PairSet.concat([pairs_from_source(s, data_size, every=every, max_frames=max_frames,
-                                              landmark_fn=landmark_fn) for s in sources])
+                                              landmark_fn=landmark_fn, scale=cfg.crop_scale * data_size / cfg.size)
+                            for s in sources])
     trainer = Trainer(cfg, pairs, out, progress=progress)
     if resume_path is not None:
         trainer.resume(resume_path)

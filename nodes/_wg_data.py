@@ -266,7 +266,7 @@ def build_pairs(frames: list[tuple[int, np.ndarray]], landmarks: list, size: int
 
 
 def pairs_from_source(source, size: int, every: int = 10, max_frames: int | None = None,
-                      landmark_fn: LandmarkFn | None = None, progress: bool = False) -> PairSet:
+                      landmark_fn: LandmarkFn | None = None, scale: float = 1.0) -> PairSet:
     """All pairs from a video / image sequence / folder of sequences."""
     own = landmark_fn is None
     fn = MediaPipeLandmarks() if own else landmark_fn
@@ -275,7 +275,7 @@ def pairs_from_source(source, size: int, every: int = 10, max_frames: int | None
         for seq in list_sequences(source):
             frames = read_frames(seq, every=every, max_frames=max_frames)
             lms = [fn(f) for _, f in frames]
-            sets.append(build_pairs(frames, lms, size))
+            sets.append(build_pairs(frames, lms, size, scale=scale))
     finally:
         if own:
             fn.close()

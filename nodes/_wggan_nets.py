@@ -15,7 +15,8 @@ non-linearity (a WGAN critic). Input: image (3) + displacement map (2).
 Not specified by the paper, chosen here (documented deviations): channel widths (``base``;
 default 32 for the generator, 64 for the critic so that a 256^2 input gives the paper's
 32768-dimensional feature: 5 stride-2 convs to 8x8, then a stride-1 conv, 512 channels),
-kernel sizes (7x7 first/last, 4x4 stride-2 down, 3x3 elsewhere), no normalisation layers
+kernel sizes (7x7 first, 4x4 stride-2 down, 3x3 elsewhere incl. the last: a 7x7 last layer
+has a fan-in so large that Adam steps saturated the sigmoid in per-shot runs), no normalisation layers
 (none is mentioned; a WGAN critic must not use batch norm anyway), leaky-ReLU slope 0.2.
 """
 
@@ -69,7 +70,7 @@ class WgGenerator(nn.Module):
         self.res = nn.Sequential(*[ResBlock(4 * b) for _ in range(n_res)])
         self.dec1 = ResizeConv(4 * b, 2 * b)  # H/2
         self.dec2 = ResizeConv(4 * b, b)  # cat(dec1, enc2) -> H
-        self.out = nn.Conv2d(2 * b, out_ch, 7, padding=3)  # cat(dec2, enc1)
+        self.out = nn.Conv2d(2 * b, out_ch, 3, padding=1)  # cat(dec2, enc1)
         if residual:
             # DEVIATION (documented): the last layer predicts a correction added, before the
             # sigmoid, to the logit of the warped input, and starts at zero, so the untrained
