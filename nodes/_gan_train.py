@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     ckpt_every: int = 1000
+    flip: bool = True  # random horizontal flips (the paper's augmentation)
     crop_scale: float = 1.0  # FaceCrop 'scale' framing of the training crops: use the same at inference
     # WgGAN
     alpha: float = 0.004
@@ -200,6 +201,8 @@ class Trainer:
         idx = torch.randint(n, (b,), generator=self.gen)
         off = torch.randint(sd - size + 1, (b, 2), generator=self.gen)
         flip = torch.rand(b, generator=self.gen) < 0.5
+        if not self.cfg.flip:
+            flip[:] = False
         out = []
         for arr in (data.warped, data.disp, data.target, data.mouth):
             parts = []
@@ -475,6 +478,15 @@ def latest_checkpoint(out_dir: Path, kind: str) -> Path | None:
 
 
 # -- command line -------------------------------------------------------------------------------
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="facewarp train", description="Train WgGAN or HrhGAN per shot "
                                  "(a video / image sequence whose first frame is the rest expression) or on a "
@@ -496,7 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(TrainConfig):
         if f.name in ("kind", "size", "steps", "batch", "seed", "device", "ckpt_every"):
             continue
-        ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None)
+        kind = _parse_bool if isinstance(f.default, bool) else type(f.default)
+        ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
     return ap
 
 
