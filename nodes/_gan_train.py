@@ -26,6 +26,7 @@ Follows Geng et al. 2018 (../shared/seeds/000_*), with these documented choices:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -91,10 +92,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def set_deterministic() -> None:
+@contextlib.contextmanager
+def deterministic():
+    """Deterministic algorithms while training; the previous process-wide setting is restored
+    afterwards so that importing/using the trainer does not change other code's behaviour."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_bench = torch.backends.cudnn.benchmark
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev)
+        torch.backends.cudnn.benchmark = prev_bench
 
 
 @dataclass
@@ -129,7 +140,6 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.device = resolve_device(config.device)
-        set_deterministic()
         if pairs.target.shape[-1] < config.size:
             raise ValueError(f"pairs are {pairs.target.shape[-1]}^2, smaller than the crop size {config.size}")
         self.data_full = _Data.from_pairs(pairs, self.device)
@@ -217,11 +227,12 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        if self.cfg.kind == "wggan":
-            return self._wg_step()
-        if self.cfg.grow_at > 0 and self.step == self.cfg.grow_at and not self.nets["G"].grown:
-            self._grow()
-        return self._hrh_step()
+        with deterministic():
+            if self.cfg.kind == "wggan":
+                return self._wg_step()
+            if self.cfg.grow_at > 0 and self.step == self.cfg.grow_at and not self.nets["G"].grown:
+                self._grow()
+            return self._hrh_step()
 
     def _wg_step(self) -> dict[str, float]:
         c = self.cfg
