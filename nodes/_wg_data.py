@@ -282,11 +282,15 @@ def pairs_from_source(source, size: int, every: int = 10, max_frames: int | None
     return PairSet.concat(sets)
 
 
-def synthetic_pairs(image: np.ndarray, size: int, count: int, seed: int = 0, grid: int = 7) -> PairSet:
-    """Pairs without a video (astronaut fallback): targets are the image under SMOOTH random
-    deformations plus deformation-dependent shading (the 'detail' a 2D warp cannot make);
-    landmarks are a grid moved by the same deformation; inputs are the piecewise-affine warp
-    of the rest image to those landmarks, so input != target and the net has something to learn."""
+def synthetic_pairs(image: np.ndarray, size: int, count: int, seed: int = 0, grid: int = 9) -> PairSet:
+    """Pairs without a video (the astronaut fallback of the tests).
+
+    Targets are the image under SMOOTH random deformations (compressions along x and y) with
+    deformation-dependent shading (darker where the skin is compressed: the 'crease' a 2D
+    warp cannot make) and a synthetic mouth interior (dark cavity with a teeth band whose
+    opening follows the vertical stretch); landmarks are a grid moved by the same
+    deformation; inputs are the piecewise-affine warp of the rest image to those landmarks.
+    So input != target, and what separates them is a function of the displacement map."""
     rng = np.random.default_rng(seed)
     rest = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     g = (np.arange(grid) + 0.5) / grid * size
@@ -296,27 +300,32 @@ def synthetic_pairs(image: np.ndarray, size: int, count: int, seed: int = 0, gri
     for _ in range(count):
         ax, ay, fx, fy, ph1, ph2 = rng.uniform([-1, -1, 0.5, 0.5, 0, 0], [1, 1, 1.5, 1.5, 6.3, 6.3])
         amp = 0.04 * size
-        dx = amp * ax * np.sin(2 * np.pi * fx * ys / size + ph1)
-        dy = amp * ay * np.sin(2 * np.pi * fy * xs / size + ph2)
-        fields.append((dx, dy))
+        dx = amp * ax * np.sin(2 * np.pi * fx * xs / size + ph1)
+        dy = amp * ay * np.sin(2 * np.pi * fy * ys / size + ph2)
+        fields.append((dx, dy, ay))
     disps = []
-    for dx, dy in fields:  # forward motion of the grid points (approx.: minus the backward field)
+    for dx, dy, _ in fields:  # forward motion of the grid points (approx.: minus the backward field)
         ij = np.clip(pts.astype(int), 0, size - 1)
         disps.append(-np.stack([dx[ij[:, 1], ij[:, 0]], dy[ij[:, 1], ij[:, 0]]], -1))
     sigma = displacement_sigma(np.stack(disps))
     out = {k: [] for k in ("warped", "disp", "target", "mouth")}
-    for (dx, dy), d in zip(fields, disps):
+    for (dx, dy, ay), d in zip(fields, disps):
         tgt = cv2.remap(rest, (xs + dx - 0.5).astype(np.float32), (ys + dy - 0.5).astype(np.float32),
                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        div = np.gradient(dx, axis=1) + np.gradient(dy, axis=0)  # compression -> darker "crease"
-        tgt = np.clip(tgt * (1.0 + 3.0 * div)[..., None], 0, 1)
+        div = np.gradient(dx, axis=1) + np.gradient(dy, axis=0)  # > 0: backward map spreads = compression
+        tgt = np.clip(tgt * (1.0 - 1.5 * div)[..., None], 0, 1)
+        c = (size / 2.0, size * 0.72)
+        half_h = size * (0.045 + 0.025 * ay)
+        m = np.zeros((size, size), np.float32)
+        cv2.ellipse(m, (int(c[0]), int(c[1])), (int(size * 0.12), max(int(half_h), 1)), 0, 0, 360, 1.0, -1)
+        cav = np.empty_like(tgt)
+        cav[...] = (0.25, 0.06, 0.06)
+        cav[(ys < c[1] - half_h * 0.3)] = (0.85, 0.85, 0.8)  # upper teeth band
+        tgt = tgt * (1 - m[..., None]) + cav * m[..., None]
         warped, dmap = piecewise_affine(rest, pts, pts + d, size, extra_values=d / sigma[:, None])
         out["warped"].append(warped.transpose(2, 0, 1))
         out["disp"].append(dmap.transpose(2, 0, 1))
         out["target"].append(tgt.transpose(2, 0, 1))
-        c = size / 2.0
-        m = np.zeros((size, size), np.float32)
-        cv2.ellipse(m, (int(c), int(size * 0.72)), (int(size * 0.12), int(size * 0.05)), 0, 0, 360, 1.0, -1)
         out["mouth"].append(m[None])
     return PairSet(*(np.stack(out[k]).astype(np.float32) for k in ("warped", "disp", "target", "mouth")),
                    np.arange(count, dtype=np.int64))

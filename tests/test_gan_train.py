@@ -32,7 +32,7 @@ S = 64
 DS = 72  # 9/8 S: room for random crops
 CROP_SCALE = 0.62  # tight face framing (FaceCrop scale): the paper's networks see the face region
 WG_STEPS, WG_BATCH, WG_LR = 1300, 4, 6e-4  # ~55 s on 2 idle cores
-HRH_STEPS, HRH_LR = 300, 1e-3
+HRH_STEPS, HRH_LR = 600, 1e-3
 
 
 @pytest.fixture(scope="module")
