@@ -85,9 +85,12 @@ def read_frames(path: str | os.PathLike, every: int = 1, max_frames: int | None 
             img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
             if img is None:
                 raise OSError(f"cannot read image {f}")
-            if img.dtype != np.uint8:  # float/16-bit plates: clip to display range
-                img = np.clip(img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 1.0), 0, 1)
-                img = (img * 255.0 + 0.5).astype(np.uint8)
+            if img.dtype == np.uint16:  # 16-bit display-referred (TIFF/PNG)
+                img = (img.astype(np.float32) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+            elif img.dtype != np.uint8:  # float plates (EXR) are scene-linear: sRGB-encode like 8-bit frames
+                from ._face_crop import linear_to_srgb
+
+                img = (linear_to_srgb(img.astype(np.float32)) * 255.0 + 0.5).astype(np.uint8)
             if img.ndim == 2:
                 img = np.repeat(img[..., None], 3, axis=2)
             frames.append((i, cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)))
@@ -134,27 +137,36 @@ class TriangleRaster:
 
 
 def rasterize(dst: np.ndarray, tris: np.ndarray, size: tuple[int, int]) -> TriangleRaster:
+    """Assign every pixel CENTRE to the triangle containing it (exact barycentric test over
+    each triangle's bounding box; where folded triangles overlap, the later one wins)."""
     w, h = size
     label = np.full((h, w), -1, np.int32)
-    cv_pts = np.round((dst - 0.5) * 16).astype(np.int32)
-    for k, t in enumerate(tris):  # later triangles win where a fold makes them overlap
-        cv2.fillConvexPoly(label, cv_pts[t], int(k), lineType=cv2.LINE_8, shift=4)
-    ys, xs = np.mgrid[0:h, 0:w]
-    p = np.stack([xs + 0.5, ys + 0.5], -1).astype(np.float64)
-    lab = np.maximum(label, 0)
-    a = dst[tris[:, 0]]
-    e1 = dst[tris[:, 1]] - a
-    e2 = dst[tris[:, 2]] - a
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-    r = p - a[lab]
-    l1 = (r[..., 0] * e2[lab, 1] - r[..., 1] * e2[lab, 0]) / det[lab]
-    l2 = (e1[lab, 0] * r[..., 1] - e1[lab, 1] * r[..., 0]) / det[lab]
-    bary = np.stack([1.0 - l1 - l2, l1, l2], -1)
-    # pixels the rasteriser gives to a sliver triangle can lie just outside it: clamp to the
-    # triangle (no extrapolation) so interpolated values stay within the vertices' range
-    bary = np.clip(bary, 0.0, None)
-    bary /= np.maximum(bary.sum(-1, keepdims=True), 1e-12)
+    bary = np.zeros((h, w, 3), np.float64)
+    tri_pts = dst[tris]  # T x 3 x 2
+    lo = np.floor(tri_pts.min(1) - 0.5).astype(int)
+    hi = np.ceil(tri_pts.max(1) - 0.5).astype(int)
+    for k in range(len(tris)):
+        x0, y0 = max(lo[k, 0], 0), max(lo[k, 1], 0)
+        x1, y1 = min(hi[k, 0], w - 1), min(hi[k, 1], h - 1)
+        if x1 < x0 or y1 < y0:
+            continue
+        a, b, c = tri_pts[k]
+        e1, e2 = b - a, c - a
+        det = e1[0] * e2[1] - e1[1] * e2[0]
+        if abs(det) < 1e-12:
+            continue
+        px = np.arange(x0, x1 + 1) + 0.5 - a[0]
+        py = np.arange(y0, y1 + 1)[:, None] + 0.5 - a[1]
+        l1 = (px * e2[1] - py * e2[0]) / det
+        l2 = (e1[0] * py - e1[1] * px) / det
+        l0 = 1.0 - l1 - l2
+        inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
+        if not inside.any():
+            continue
+        sub_lab = label[y0:y1 + 1, x0:x1 + 1]
+        sub_bary = bary[y0:y1 + 1, x0:x1 + 1]
+        sub_lab[inside] = k
+        sub_bary[inside] = np.stack([l0[inside], l1[inside], l2[inside]], -1)
     return TriangleRaster(label, bary)
 
 

@@ -218,3 +218,26 @@ def test_train_main_cli_on_an_image_sequence(tmp_path):
     assert train_main(argv) == 2  # refuses to start afresh over existing checkpoints
     assert train_main(argv[:-3] + ["--steps", "3", "--resume", "auto", "--no-progress"]) == 0
     assert (out / "wggan_0000003.safetensors").exists()
+
+
+def test_dataset_folder_of_sequences(tmp_path):
+    """The paper's layout: a folder holding several sequences (image folders / videos)."""
+    import cv2
+
+    from facewarp.nodes._wg_data import list_sequences, pairs_from_source
+
+    img = _astronaut()
+    for name, shift in (("a_shot", 1), ("b_shot", -1)):
+        d = tmp_path / "data" / name
+        d.mkdir(parents=True)
+        for i in range(2):
+            m = np.float32([[1, 0, shift * 2 * i], [0, 1, 0]])
+            cv2.imwrite(str(d / f"{i:04d}.png"), cv2.warpAffine(img, m, img.shape[1::-1], borderMode=cv2.BORDER_REFLECT)[..., ::-1])
+    (tmp_path / "data" / "notes.txt").write_text("ignored")
+    seqs = list_sequences(tmp_path / "data")
+    assert [p.name for p in seqs] == ["a_shot", "b_shot"]
+    pairs = pairs_from_source(tmp_path / "data", 72, every=1)
+    assert pairs.target.shape == (4, 3, 72, 72) and list(pairs.frame_ids) == [0, 1, 0, 1]
+    # the rest frame of each sequence is its own first frame: its warp is (nearly) the identity
+    assert np.abs(pairs.warped[0] - pairs.target[0]).mean() < 0.01
+    assert np.abs(pairs.disp[0]).max() < 1e-6
