@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._gan_ckpt import CheckpointError, load_checkpoint, sub_state
+from ._gan_ckpt import CheckpointError, _atomic_target, load_checkpoint, sub_state
 from ._hrhgan_nets import HrhGenerator, complete
 from ._wggan_nets import WgGenerator
 
@@ -139,8 +138,7 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
     s = int(size or meta.get("size") or 256)
     cin = IN_CHANNELS[kind]
     dummy = torch.rand(1, cin, s, s, generator=torch.Generator().manual_seed(0))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    fd, tmp = _atomic_target(out)
     os.close(fd)
     try:
         # the legacy TorchScript exporter: the dynamo exporter of torch 2.x needs onnxscript
