@@ -106,3 +106,21 @@ def signed_area_2x(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     Negative for front faces (counter-clockwise on screen), positive for back faces.
     """
     return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
+
+
+def affine_to_cv2(matrix: np.ndarray) -> np.ndarray:
+    """A 2 x 3 affine map between CONTINUOUS pixel coordinates (centres at +0.5), rewritten
+    for OpenCV (``warpAffine``/``transform``), which puts pixel centres on integers.
+
+    ``q = A p + t`` becomes ``q_cv = A p_cv + (t + A @ (0.5, 0.5) - 0.5)``.
+    """
+    m = np.asarray(matrix, np.float64).reshape(2, 3).copy()
+    m[:, 2] = m[:, 2] + m[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    return m
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2 x 3 affine map (float64)."""
+    m = np.asarray(matrix, np.float64).reshape(2, 3)
+    a_inv = np.linalg.inv(m[:, :2])
+    return np.concatenate([a_inv, -(a_inv @ m[:, 2])[:, None]], axis=1)

@@ -1,0 +1,156 @@
+"""FaceCrop / FacePaste: alignment, inverse transform, feathered paste that leaves the plate
+bit-exact outside the matte, inner-mouth matte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Mask, Transform2D
+from facewarp.graph.conventions import affine_to_cv2, invert_affine
+from facewarp.nodes import _face_crop as fc
+
+
+def _synthetic_landmarks(cx=300.0, cy=220.0, s=1.0, angle_deg=0.0):
+    """A MediaPipe-sized point set with only the points alignment needs placed meaningfully."""
+    rng = np.random.default_rng(0)
+    pts = np.zeros((478, 2))
+    pts[:] = rng.normal(0, 30 * s, (478, 2))
+    pts[33], pts[133] = (-45, -20), (-15, -20)
+    pts[362], pts[263] = (15, -20), (45, -20)
+    pts[61], pts[291] = (-25, 40), (25, 40)
+    inner = np.array(fc.MP_INNER_LIPS)
+    t = np.linspace(0, 2 * np.pi, len(inner), endpoint=False)
+    pts[inner] = np.stack([20 * np.cos(t), 40 + 8 * np.sin(t)], 1)
+    a = np.deg2rad(angle_deg)
+    r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return (pts * s) @ r.T + [cx, cy]
+
+
+def test_alignment_is_a_similarity_that_uprights_the_face():
+    pts = _synthetic_landmarks(angle_deg=25.0, s=1.3)
+    m = fc.alignment_matrix(pts, 256)
+    a = m[:, :2]
+    # similarity: A = k R
+    k = np.sqrt(abs(np.linalg.det(a)))
+    np.testing.assert_allclose(a @ a.T / k**2, np.eye(2), atol=1e-9)
+    crop_pts = fc.transform_points(pts, m)
+    eyes_r = crop_pts[[33, 133]].mean(0)
+    eyes_l = crop_pts[[362, 263]].mean(0)
+    assert abs(eyes_r[1] - eyes_l[1]) < 1e-3  # eyes level
+    assert eyes_r[0] < eyes_l[0]
+    centre = crop_pts[[33, 133, 362, 263, 61, 291]].mean(0)
+    assert np.all(np.abs(centre - 128) < 40)
+    np.testing.assert_allclose(fc.transform_points(crop_pts, invert_affine(m)), pts, atol=1e-3)
+
+
+def test_crop_samples_the_plate_at_the_mapped_points():
+    # a plate whose value is an affine function of the continuous coordinate: bilinear
+    # resampling reproduces it exactly, so crop(q) must equal f(A^-1 q)
+    h, w = 300, 400
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    plate = np.stack([xs / w, ys / h, 0.5 * np.ones_like(xs)], -1).astype(np.float32)
+    m = fc.alignment_matrix(_synthetic_landmarks(200, 150, 0.8, 10), 64)
+    crop = fc.warp_to_crop(plate, m, 64)
+    q = np.stack(np.meshgrid(np.arange(64) + 0.5, np.arange(64) + 0.5), -1).reshape(-1, 2)
+    src = fc.transform_points(q, invert_affine(m)).reshape(64, 64, 2)
+    inside = (src[..., 0] > 1) & (src[..., 0] < w - 1) & (src[..., 1] > 1) & (src[..., 1] < h - 1)
+    np.testing.assert_allclose(crop[..., 0][inside], (src[..., 0] / w)[inside], atol=2e-4)
+    np.testing.assert_allclose(crop[..., 1][inside], (src[..., 1] / h)[inside], atol=2e-4)
+
+
+def test_affine_to_cv2_matches_continuous_convention():
+    m = np.array([[0.7, -0.2, 13.0], [0.3, 0.9, -4.0]])
+    p = np.array([10.5, 20.5])  # continuous centre of pixel (20, 10)
+    q = m[:, :2] @ p + m[:, 2]
+    mc = affine_to_cv2(m)
+    qc = mc[:, :2] @ (p - 0.5) + mc[:, 2]
+    np.testing.assert_allclose(qc, q - 0.5, atol=1e-12)
+
+
+def _graph_crop_paste(plate_px, pts, feather=6.0):
+    g = Graph()
+    from facewarp.graph.node import Node
+    from facewarp.graph.schema import NodeSchema, Output
+
+    class _Src(Node):
+        schema = NodeSchema(type="_TestPlateSrc", doc="", outputs=(Output("image", "Image"), Output("landmarks", "Landmarks")))
+
+        def compute(self, ctx, inputs):
+            return {"image": Image(plate_px), "landmarks": Landmarks(pts, scheme="mediapipe478",
+                                                                      image_size=(plate_px.shape[1], plate_px.shape[0]))}
+
+    g.nodes["src"] = _Src("src")
+    g.add("FaceCrop", "crop", {"size": 128})
+    g.add("Grade", "grade", {"gain": 0.5, "lift": 0.1})
+    g.add("FacePaste", "paste", {"feather": feather})
+    g.connect("src.image", "crop.image")
+    g.connect("src.landmarks", "crop.landmarks")
+    g.connect("crop.face", "grade.image")
+    g.connect("src.image", "paste.plate")
+    g.connect("grade.image", "paste.face")
+    g.connect("crop.transform", "paste.transform")
+    g.connect("crop.landmarks", "paste.landmarks")
+    return g
+
+
+def test_crop_grade_paste_is_bit_exact_outside_the_matte():
+    rng = np.random.default_rng(3)
+    plate = rng.random((360, 480, 3)).astype(np.float32)
+    pts = _synthetic_landmarks(250, 190, 0.9, -12)
+    g = _graph_crop_paste(plate, pts)
+    ctx = Context(frame=1, frames=(1,))
+    ev = Evaluator(g)
+    out = ev.pull("paste", ctx)["image"].pixels
+    crop = ev.pull("crop", ctx)
+    tr: Transform2D = crop["transform"]
+    alpha_crop = fc.face_mask(crop["landmarks"].points, (128, 128), 2.0, 6.0)
+    # the matte resampled onto the plate: pixels where it is 0 must be untouched, bit for bit
+    import cv2
+
+    a_plate = cv2.warpAffine(alpha_crop, affine_to_cv2(tr.matrix), (480, 360),
+                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    outside = a_plate == 0
+    assert outside.mean() > 0.5
+    assert np.array_equal(out[outside], plate[outside])
+    # the hull of the plate landmarks bounds the changed pixels
+    changed = np.any(out != plate, axis=-1)
+    hull_mask = fc.face_mask(pts, (480, 360))
+    assert changed.any()
+    assert np.all(hull_mask[changed] > 0)
+    # inside the matte, where it is 1, the result is the graded plate (resampled): gain 0.5, lift 0.1
+    core = (a_plate >= 0.999) & ~outside
+    err = np.abs(out[core] - (0.5 * plate[core] + 0.1))
+    assert core.sum() > 100 and np.median(err) < 0.25  # resampling of white noise: loose, but graded
+    assert np.median(np.abs(out[core] - plate[core])) > np.median(err)
+
+
+def test_paste_identity_crop_returns_plate_values_where_matte_is_one():
+    # crop with a pure translation by integers: paste must reproduce the plate (up to float rounding)
+    plate = np.random.default_rng(1).random((100, 120, 3)).astype(np.float32)
+    m = np.array([[1.0, 0.0, -30.0], [0.0, 1.0, -20.0]])
+    face = fc.warp_to_crop(plate, m, 64)
+    alpha = fc.rect_mask((64, 64), 0, 4)
+    out = fc.paste(plate, face, alpha, m)
+    np.testing.assert_allclose(out, plate, atol=1e-6)
+    assert np.array_equal(out[:20], plate[:20]) and np.array_equal(out[:, :30], plate[:, :30])
+
+
+def test_inner_mouth_mask_covers_the_lip_polygon_only():
+    pts = _synthetic_landmarks(64, 40, 1.0)
+    m = fc.inner_mouth_mask(pts, (128, 128))
+    # ellipse 20 x 8 around (64, 80): area ~ pi * 20 * 8 ~ 503 px (polygon slightly less)
+    assert 420 < m.sum() < 520
+    assert m[80, 64] == 1.0 and m[20, 20] == 0.0
+    grown = fc.inner_mouth_mask(pts, (128, 128), dilate=3)
+    assert grown.sum() > m.sum() + 100
+
+
+def test_facecrop_outputs_and_mouth_mask_node():
+    plate = np.random.default_rng(2).random((300, 400, 3)).astype(np.float32)
+    pts = _synthetic_landmarks(200, 150)
+    g = _graph_crop_paste(plate, pts)
+    out = Evaluator(g).pull("crop", Context(frame=1, frames=(1,)))
+    assert out["face"].pixels.shape == (128, 128, 3)
+    assert isinstance(out["mouth"], Mask) and out["mouth"].alpha.max() == 1.0
+    assert out["transform"].crop_size == (128, 128) and out["transform"].plate_size == (400, 300)
