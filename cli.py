@@ -35,8 +35,22 @@ def _convert_flame(argv):
     return convert_flame_main(argv)
 
 
+def _train(argv):
+    from facewarp.nodes._gan_train import train_main
+
+    return train_main(argv)
+
+
+def _export_onnx(argv):
+    from facewarp.nodes._gan_infer import export_onnx_main
+
+    return export_onnx_main(argv)
+
+
 # Subcommands with their own argument parsers (they take the rest of the command line).
 DELEGATED = {
+    "train": (_train, "train WgGAN or HrhGAN on a shot (facewarp train wggan|hrhgan --help)"),
+    "export-onnx": (_export_onnx, "export a WgGAN/HrhGAN checkpoint to ONNX (dynamic batch)"),
     "convert-flame": (_convert_flame, "convert a FLAME .pkl to the plain-array .npz facewarp loads"),
 }
 

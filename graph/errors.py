@@ -45,24 +45,28 @@ class FacewarpError(Exception):
         return self
 
     def __str__(self) -> str:
+        def one_line(value) -> str:  # names come from user files: keep the message on one line
+            text = str(value)
+            return text.encode("unicode_escape").decode("ascii") if any(c in text for c in "\n\r\t\x0b\x0c") else text
+
         where = []
         if self.source is not None:
             where.append(f"{self.source}:{self.line}" if self.line is not None else self.source)
         elif self.line is not None:
             where.append(f"line {self.line}")
         if self.node is not None:
-            where.append(f"node '{self.node}'" + (f" ({self.node_type})" if self.node_type else ""))
+            where.append(f"node '{one_line(self.node)}'" + (f" ({self.node_type})" if self.node_type else ""))
         elif self.node_type is not None:
             where.append(f"node type {self.node_type}")
         if self.port is not None:
-            where.append(f"port '{self.port}'")
+            where.append(f"port '{one_line(self.port)}'")
         if self.param is not None:
-            where.append(f"param '{self.param}'")
+            where.append(f"param '{one_line(self.param)}'")
         if self.file is not None:
-            where.append(f"file '{self.file}'")
+            where.append(f"file '{one_line(self.file)}'")
         if self.frame is not None:
             where.append(f"frame {self.frame}")
-        text = " ".join(self.message.splitlines()) or self.__class__.__name__
+        text = one_line(" ".join(self.message.splitlines())) or self.__class__.__name__
         return f"{', '.join(where)}: {text}" if where else text
 
 
