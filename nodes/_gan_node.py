@@ -78,3 +78,10 @@ def check_size(node, model, h: int, w: int, port: str) -> None:
     f = 8
     if h % f or w % f:
         raise node.error(InputError, f"crop size {w}x{h} must be a multiple of {f}", port=port)
+
+
+def hash_weights(node, ctx, h) -> None:
+    """A network node reads its weights file: hash that file's identity (the path as
+    substituted for this context, so ``${ckpt}`` variables resolve) and the device."""
+    h.update(weights_identity(str(node.param(ctx, "weights") or "")).encode())
+    h.update(f"|device={ctx.device}".encode())

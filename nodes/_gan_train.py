@@ -1,6 +1,6 @@
 """Training for WgGAN and HrhGAN (``facewarp train wggan|hrhgan``), per shot or per dataset.
 
-Follows Geng et al. 2018 (../shared/seeds/000_*), with these documented choices:
+Follows Geng et al. 2018 (the wg-GAN seed paper), with these documented choices:
   * WgGAN losses exactly as the paper: critic L_D = D(G(x_w, M), M) - D(x_g, M) (original
     WGAN, Arjovsky et al.: weight clipping at ``clip``, RMSprop), generator
     L_G = alpha * ||G(x_w, M) - x_g||_1 - D(G(x_w, M), M) with alpha = 0.004 and the L1 norm

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 
-from ._gan_node import check_size, from_net, get_model, rgb_index, to_net, weights_identity
+from ._gan_node import check_size, from_net, get_model, hash_weights, rgb_index, to_net
 
 
 class WgGAN(Node):
@@ -31,8 +31,7 @@ class WgGAN(Node):
     )
 
     def hash_extra(self, ctx, h):
-        h.update(weights_identity(str(self.params.get("weights") or "")).encode())
-        h.update(f"|device={ctx.device}".encode())
+        hash_weights(self, ctx, h)
 
     def compute(self, ctx, inputs):
         p = self.param_values(ctx)
