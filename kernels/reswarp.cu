@@ -4,15 +4,7 @@
 // Up-sampling maps fine index n to coarse u = (n + 0.5) * coarse/fine - 0.5, clamped to
 // [0, size-1] (edge replicate), exactly like the CPU twin's _axis_coords.
 
-__device__ __forceinline__ int rw_border_index(int i, int n, int mode) {
-    if (i >= 0 && i < n) return i;
-    if (mode == 0) return i < 0 ? 0 : n - 1;
-    if (mode == 1) return -1;
-    int period = 2 * n;
-    int k = i % period;
-    if (k < 0) k += period;
-    return k < n ? k : period - 1 - k;
-}
+#include "warp.cu"  // fw_border_index: the one border rule shared with warp/triwarp
 
 __device__ __forceinline__ void rw_axis(int n, int size, float ratio, int& i0, int& i1, float& t) {
     float u = ((float)n + 0.5f) * ratio - 0.5f;
@@ -85,8 +77,8 @@ extern "C" __global__ void reswarp_add_f32(const float* __restrict__ res, const 
         }
         return;
     }
-    int xa = rw_border_index(sx, W, mode), xb = rw_border_index(sx + 1, W, mode);
-    int ya = rw_border_index(sy, H, mode), yb = rw_border_index(sy + 1, H, mode);
+    int xa = fw_border_index(sx, W, mode), xb = fw_border_index(sx + 1, W, mode);
+    int ya = fw_border_index(sy, H, mode), yb = fw_border_index(sy + 1, H, mode);
     float wxa = xa >= 0 ? 1.0f - ax : 0.0f, wxb = xb >= 0 ? ax : 0.0f;
     float wya = ya >= 0 ? 1.0f - ay : 0.0f, wyb = yb >= 0 ? ay : 0.0f;
     xa = max(xa, 0); xb = max(xb, 0); ya = max(ya, 0); yb = max(yb, 0);
