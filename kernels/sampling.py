@@ -206,6 +206,73 @@ def _down2_cpu(src, out):
                                                    + src[2 * i + 1, 2 * j, k] + src[2 * i + 1, 2 * j + 1, k])
 
 
+# 8-tap binomial kernel (1 7 21 35 35 21 7 1) / 128 centred between the two fine pixels of
+# a coarse one: the Burt-Adelson REDUCE for pixel-centre-aligned octaves (sigma ~ 1.32 fine
+# pixels). Measured against the 2 x 2 box for multiscale ResWarp at 4K: +3.5 dB (less
+# aliasing into the coarse levels, which is what does not commute with the warp).
+BINOMIAL8 = np.array([1, 7, 21, 35, 35, 21, 7, 1], np.float32) / np.float32(128)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _reduce2_cpu(src, kern, tmp, out):
+    h, w, c = src.shape
+    ho, wo = out.shape[0], out.shape[1]
+    nt = kern.shape[0]
+    half = nt // 2 - 1  # taps 2v - half .. 2v + half + 1
+    for i in prange(h):  # horizontal pass at the kept columns
+        for v in range(wo):
+            for k in range(c):
+                tmp[i, v, k] = 0
+            for t in range(nt):
+                x = border_index(2 * v - half + t, w, 2)
+                a = kern[t]
+                for k in range(c):
+                    tmp[i, v, k] += a * src[i, x, k]
+    T = tmp.reshape(h, wo * c)
+    O = out.reshape(ho, wo * c)
+    for u in prange(ho):  # vertical pass on whole rows (vectorises)
+        for q in range(wo * c):
+            O[u, q] = 0
+        for t in range(nt):
+            row = T[border_index(2 * u - half + t, h, 2)]
+            a = kern[t]
+            for q in range(wo * c):
+                O[u, q] += a * row[q]
+
+
+def reduce_octave(src: np.ndarray) -> np.ndarray:
+    """Exact 2x reduction of an even-sized image with the 8-tap binomial kernel
+    (``BINOMIAL8``), mirrored borders (``reflect``): the multiscale ResWarp pyramid's REDUCE."""
+    src3, squeeze = _as_hwc(src)
+    h, w, c = src3.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"reduce_octave needs even sizes, got {w}x{h}")
+    tmp = np.empty((h, w // 2, c), np.float32)
+    out = np.empty((h // 2, w // 2, c), np.float32)
+    with cpu_threads(w * h):
+        _reduce2_cpu(src3, BINOMIAL8, tmp, out)
+    return out[..., 0] if squeeze else out
+
+
+def antialiased_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Down-sampling by a ratio that is not 2: a Gaussian pre-blur of sigma
+    ``0.5 * sqrt(r^2 - 1)`` per axis (r = that axis's ratio; mirrored borders), then the exact
+    area average. The box alone aliases badly at ratios near 1 (e.g. 135 -> 128 rows)."""
+    src3, squeeze = _as_hwc(src)
+    h, w = src3.shape[:2]
+    sx = 0.5 * np.sqrt(max((w / width) ** 2 - 1.0, 0.0))
+    sy = 0.5 * np.sqrt(max((h / height) ** 2 - 1.0, 0.0))
+    if sx > 0.05 or sy > 0.05:
+        kx = max(3, 2 * int(np.ceil(3 * sx)) + 1)
+        ky = max(3, 2 * int(np.ceil(3 * sy)) + 1)
+        src3 = cv2.GaussianBlur(src3, (kx, ky), sigmaX=max(sx, 1e-3), sigmaY=max(sy, 1e-3),
+                                borderType=cv2.BORDER_REFLECT)
+        if src3.ndim == 2:
+            src3 = src3[..., None]
+    out = area_downsample(src3, width, height)
+    return out[..., 0] if squeeze else out
+
+
 def _area_weights(n_in: int, n_out: int):
     """CSR box-filter weights: output cell u covers input [u s, (u+1) s), s = n_in / n_out;
     each input pixel contributes its overlap length / s (exact area averaging)."""

@@ -23,10 +23,11 @@ class ResWarp(Node):
         type="ResWarp",
         category="warp",
         doc="HD output = bilinear up-sampling of a low-res result + the plate's residuals (plate minus its "
-            "block-averaged, re-up-sampled self) warped by the motion field. 'vanilla': one residual at full "
-            "resolution; 'multiscale': a Laplacian-style pyramid of residuals, each warped by the field at "
-            "that scale, added coarse to fine. Any plate size (non-multiples use exact area averaging). "
-            "The 'low' output is the block-averaged plate (what the low-res generator should be fed).",
+            "down-sampled, re-up-sampled self) warped by the motion field. 'vanilla' (the paper): one residual "
+            "against the block-averaged plate; 'multiscale': a Laplacian pyramid (8-tap binomial octaves) of "
+            "residuals, each warped by the field at that scale, added coarse to fine (~4 dB better at 4K). "
+            "Any plate size. The 'low' output is the top of the mode's pyramid (what the low-res generator "
+            "should be fed).",
         inputs=(
             Input("plate", "Image", "the HD plate (any size, any channels)"),
             Input("result", "Image", "the low-res result (e.g. the generator's 128 x 128 output), same channels"),
@@ -34,10 +35,12 @@ class ResWarp(Node):
         ),
         outputs=(
             Output("image", "Image", "HD result, the plate's size"),
-            Output("low", "Image", "the plate block-averaged onto the low-res grid"),
+            Output("low", "Image", "the plate on the low-res grid (vanilla: block average; multiscale: "
+                   "pyramid top)"),
         ),
         params=(
-            Param("mode", "enum", "vanilla", "vanilla or multiscale (Laplacian) residual warping",
+            Param("mode", "enum", "vanilla", "vanilla (paper) or multiscale (binomial Laplacian pyramid) "
+                  "residual warping",
                   choices=("vanilla", "multiscale")),
             Param("low_size", "int", 128, "low-res grid size (128 in the paper; 256/512 work too)", min=8, max=4096),
             Param("aspect", "enum", "square", "square: low_size x low_size grid (paper); keep: low_size on the "
