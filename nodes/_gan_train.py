@@ -67,6 +67,10 @@ class TrainConfig:
     n_critic: int = 5
     clip: float = 0.01
     history: int = 64
+    beta2: float = 0.999  # generator Adam beta2
+    grad_clip: float = 0.0  # > 0: clip the generator's gradient norm
+    lr_decay: str = "none"  # none | linear | cosine: generator lr schedule over `steps`
+    warmup: int = 0  # linear lr warm-up steps (generator)
     base_g: int = 32
     base_d: int = 64
     # HrhGAN
@@ -167,7 +171,7 @@ class Trainer:
         if c.kind == "wggan":
             self.nets = {"G": WgGenerator(5, 3, c.base_g).to(dev), "D": WgDiscriminator(c.size, 5, c.base_d).to(dev)}
             self.opts = {
-                "G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=(0.5, 0.999)),
+                "G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=(0.5, c.beta2)),
                 "D": torch.optim.RMSprop(self.nets["D"].parameters(), lr=c.lr_d),
             }
             s = c.size
@@ -262,10 +266,33 @@ class Trainer:
         loss_g = c.alpha * l1 - adv
         self.opts["G"].zero_grad(set_to_none=True)
         loss_g.backward()
+        if c.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(G.parameters(), c.grad_clip)
+        for g in self.opts["G"].param_groups:
+            g["lr"] = self.lr_at(self.step)
         self.opts["G"].step()
         self.step += 1
         l1, loss_g = l1.detach(), loss_g.detach()
         return {"l1": float(l1) / (3 * 256 * 256), "loss_d": float(loss_d), "loss_g": float(loss_g)}
+
+    def lr_at(self, step: int) -> float:
+        """Generator learning rate at ``step`` (0-based): linear warm-up over ``warmup`` steps,
+        then constant / linear / cosine decay to 0 at ``steps``. A function of the step only,
+        so resuming reproduces it."""
+        import math
+
+        c = self.cfg
+        lr = c.lr_g
+        if c.warmup > 0 and step < c.warmup:
+            return lr * (step + 1) / c.warmup
+        if c.lr_decay == "none" or c.steps <= c.warmup:
+            return lr
+        t = min(max((step - c.warmup) / (c.steps - c.warmup), 0.0), 1.0)
+        if c.lr_decay == "linear":
+            return lr * (1.0 - t)
+        if c.lr_decay == "cosine":
+            return lr * 0.5 * (1.0 + math.cos(math.pi * t))
+        raise ValueError(f"lr_decay must be none, linear or cosine, got {c.lr_decay!r}")
 
     def _history_mix(self, fake: torch.Tensor, disp: torch.Tensor):
         """Shrivastava et al.: half the fakes shown to D come from the history buffer; the

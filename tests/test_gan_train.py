@@ -2,8 +2,9 @@
 input's own L1, HrhGAN lowers the held-out masked-region MSE against the holed input's.
 
 Real data: ../shared/data/driving/grid_swiz3n.mpg (75 frames of one speaker, frame 0 = rest);
-pairs are built exactly as `facewarp train` builds them (MediaPipe landmarks, triangle warp of
-the rest frame, normalised displacement map); even frames train, odd frames are held out.
+pairs are built exactly as `facewarp train` builds them (the LandmarkTracker path: detector +
+face mesh + One-Euro smoothing over the shot; TriangleWarp of the rest frame with LandmarkSpread's
+normalised displacement map; FaceCrop); even frames train, odd frames are held out.
 Without ../shared: skimage's astronaut under smooth synthetic deformations (see
 _wg_data.synthetic_pairs), first 2/3 train, last 1/3 held out.
 
@@ -23,7 +24,7 @@ import pytest
 import torch
 
 from facewarp.nodes._gan_train import TrainConfig, Trainer
-from facewarp.nodes._wg_data import MediaPipeLandmarks, build_pairs, read_frames, synthetic_pairs
+from facewarp.nodes._wg_data import build_pairs, iter_frames, sequence_fps, synthetic_pairs, track_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEWARP_SHARED", REPO.parent / "shared"))
@@ -38,12 +39,7 @@ HRH_STEPS, HRH_LR = 600, 1e-3
 @pytest.fixture(scope="module")
 def split():
     if GRID.exists():
-        frames = read_frames(GRID, every=1)
-        fn = MediaPipeLandmarks()
-        try:
-            lms = [fn(f) for _, f in frames]
-        finally:
-            fn.close()
+        frames, lms = track_sequence(iter_frames(GRID), sequence_fps(GRID))
         pairs = build_pairs(frames, lms, DS, scale=CROP_SCALE * DS / S)
         n = len(pairs.target)
         return "grid", pairs.subset(np.arange(0, n, 2)), pairs.subset(np.arange(1, n, 2))
