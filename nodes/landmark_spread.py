@@ -19,6 +19,13 @@ def landmark_spread(displacements: list[np.ndarray]) -> np.ndarray:
     return np.sqrt(0.5 * (d[..., 0].var(axis=0) + d[..., 1].var(axis=0))).astype(np.float32)
 
 
+def normalising_std(displacements: list[np.ndarray], min_std: float = 0.5) -> np.ndarray:
+    """What LandmarkSpread outputs: ``landmark_spread`` floored at ``min_std`` (also where it
+    is undefined), float32. ``displacements``: a non-empty list of N x 2 arrays."""
+    std = landmark_spread(displacements)
+    return np.where(np.isfinite(std), np.maximum(std, min_std), min_std).astype(np.float32)
+
+
 class LandmarkSpread(Node):
     schema = NodeSchema(
         type="LandmarkSpread",
@@ -47,7 +54,6 @@ class LandmarkSpread(Node):
             n = len(s.points)
             if s.found and t.found:
                 disp.append(t.points - s.points)
-        std = landmark_spread(disp) if disp else np.full(n or 0, np.nan, np.float32)
-        std = np.where(np.isfinite(std), np.maximum(std, p["min_std"]), p["min_std"]).astype(np.float32)
+        std = normalising_std(disp, p["min_std"]) if disp else np.full(n or 0, p["min_std"], np.float32)
         lm = Landmarks(np.stack([std, std], axis=1), scheme="spread", found=bool(disp))
         return {f: {"spread": lm} for f in frames}

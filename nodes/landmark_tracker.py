@@ -35,6 +35,24 @@ def to_landmarks(points, score, scheme, size, found, info) -> Landmarks:
     return Landmarks(pts, np.full(len(pts), score, np.float32), scheme, size, found, info)
 
 
+def smooth_track(filled, status, p, fps: float) -> np.ndarray:
+    """T x N x 2 track from the gap-filled per-frame points (``fm.fill_missing``): the
+    temporal filter of ``p["smoothing"]`` (One-Euro, speeds in face widths per second).
+    ``p``: this node's parameter values (``tracker_defaults()`` for the defaults)."""
+    track = np.stack(filled)
+    if p["smoothing"] != "none" and len(filled) > 1:
+        width = float(np.median([fm.face_width(x) for x, s in zip(filled, status) if s == "found"]))
+        fn = fm.one_euro_zero_phase if p["smoothing"] == "one_euro_zero_phase" else fm.one_euro
+        track = fn(track, fps, min_cutoff=p["min_cutoff"], beta=p["beta"], d_cutoff=p["d_cutoff"],
+                   scale=max(width, 1e-6))
+    return track
+
+
+def tracker_defaults() -> dict:
+    """LandmarkTracker's parameter defaults (for code that tracks outside a graph)."""
+    return {q.name: q.default for q in LandmarkTracker.schema.params}
+
+
 class LandmarkTracker(Node):
     schema = NodeSchema(
         type="LandmarkTracker",
@@ -77,12 +95,7 @@ class LandmarkTracker(Node):
             raise self.error(InputError, f"no face found on {len(missing)} frame(s) (first: {missing[0]}); "
                              "set missing=interpolate or hold to fill them" if p["missing"] == "error"
                              else "no face found on any frame of the range", frame=missing[0])
-        track = np.stack(filled)
-        if p["smoothing"] != "none" and len(frames) > 1:
-            width = float(np.median([fm.face_width(x) for x, s in zip(filled, status) if s == "found"]))
-            fn = fm.one_euro_zero_phase if p["smoothing"] == "one_euro_zero_phase" else fm.one_euro
-            track = fn(track, float(ctx.fps), min_cutoff=p["min_cutoff"], beta=p["beta"], d_cutoff=p["d_cutoff"],
-                       scale=max(width, 1e-6))
+        track = smooth_track(filled, status, p, float(ctx.fps))
         out = {}
         for i, f in enumerate(frames):
             info = dict(infos[i], status=status[i], score=scores[i], raw=None if raw[i] is None else raw[i].astype(np.float32))

@@ -8,12 +8,14 @@ Deviations from the paper, on purpose:
   * the per-landmark standard deviation over the sequence comes from the LandmarkSpread
     sequence node (input 'spread'), so that this node stays per-frame and never holds a
     whole shot of 4K warps in memory; without it, ``default_std`` is used.
-Algorithms live in ``facewarp.kernels.triwarp``.
+Algorithms live in ``facewarp.kernels.triwarp``; ``landmark_warp`` is this node as a plain function
+(the WgGAN training-pair builder, ``nodes/_wg_data.py``, calls it).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import Delaunay
@@ -44,6 +46,36 @@ def triangulate(target: np.ndarray, width: int, height: int, per_side: int = 8):
     tri = Delaunay(pts)
     dropped = sorted({int(c[0]) for c in tri.coplanar if c[0] < len(target)}) if len(tri.coplanar) else []
     return pts, tri.simplices.astype(np.int64), len(target), dropped
+
+
+@dataclass
+class LandmarkWarpResult:
+    image: np.ndarray  # H x W x C warped picture
+    field: np.ndarray  # H x W x 2 backward map (pixels)
+    normalized: np.ndarray  # H x W x 2 normalised displacement map
+    tri_id: np.ndarray | None  # H x W triangle per pixel (only when some triangle folds over)
+    flipped: np.ndarray  # per triangle: folds over
+    faces: np.ndarray  # F x 3 triangulation (landmarks first, then border anchors)
+    dropped: list  # landmarks that are not vertices (coincide with another point)
+
+
+def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.ndarray, per_side: int = 8,
+                  border: str = "clamp", device: str = "auto") -> LandmarkWarpResult:
+    """The TriangleWarp node as a plain function (training-pair builders call this too):
+    Delaunay of the ``dst`` landmarks + frame-border anchors (which stay put), backward map
+    dst -> src, and the normalised displacement ``(dst - src) / std`` per landmark (0 on the
+    anchors) interpolated through the same triangulation. ``src``/``dst``: N x 2 continuous
+    pixel coordinates of ``pixels``; ``std``: N positive values (LandmarkSpread)."""
+    h, w = np.asarray(pixels).shape[:2]
+    dst = np.asarray(dst, np.float64)
+    pts, faces, n, dropped = triangulate(dst, w, h, per_side)
+    src_all = np.concatenate([np.asarray(src, np.float64), pts[n:]])
+    disp = np.zeros_like(pts)
+    disp[:n] = (dst - src_all[:n]) / np.asarray(std, np.float64)[:, None]
+    flipped = flipped_triangles(pts, src_all, faces)
+    warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border, device=device,
+                                                want_ids=bool(flipped.any()))
+    return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped)
 
 
 def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
@@ -104,26 +136,20 @@ class TriangleWarp(Node):
         dst = _scaled(dst_lm, w, h)
         if not (np.isfinite(src).all() and np.isfinite(dst).all()):
             raise self.error(InputError, "landmarks contain NaN/inf", port="target")
-        pts, faces, n, dropped = triangulate(dst, w, h, p["border_points"])
-        anchors = pts[n:]
-        src_all = np.concatenate([src, anchors])
-        disp = np.zeros_like(pts)
-        disp[:n] = dst - src
         if spread is not None:
-            if len(spread.points) != n:
-                raise self.error(InputError, f"spread has {len(spread.points)} values for {n} landmarks", port="spread")
+            if len(spread.points) != len(dst):
+                raise self.error(InputError, f"spread has {len(spread.points)} values for {len(dst)} landmarks",
+                                 port="spread")
             std = np.asarray(spread.points[:, 0], np.float64)
         else:
-            std = np.full(n, p["default_std"])
+            std = np.full(len(dst), p["default_std"])
         std = np.where(np.isfinite(std) & (std > 0), std, p["default_std"])
-        disp[:n] /= std[:, None]
-        flipped = flipped_triangles(pts, src_all, faces)
-        nflip = int(flipped.sum())
+        res = landmark_warp(image.pixels, src, dst, std, p["border_points"], border=p["border"], device=ctx.device)
+        flipped, nflip = res.flipped, int(res.flipped.sum())
         if nflip and p["foldover"] == "error":
             raise self.error(RenderError, f"{nflip} triangle(s) fold over (flipped source triangles), e.g. "
                              f"{np.flatnonzero(flipped)[:5].tolist()}", port="target", frame=ctx.frame)
-        warped, field, norm, tri_id = triangle_warp(image.pixels, pts, src_all, faces, attrs=disp,
-                                                    border=p["border"], device=ctx.device, want_ids=nflip > 0)
+        warped, field, norm, tri_id, faces = res.image, res.field, res.normalized, res.tri_id, res.faces
         valid = np.ones((h, w), np.float32)
         if nflip:
             bad = np.zeros(len(faces) + 1, bool)
@@ -132,7 +158,7 @@ class TriangleWarp(Node):
             warnings.warn(f"TriangleWarp '{self.name}': {nflip} fold-over triangle(s); marked invalid", stacklevel=2)
         md["facewarp:trianglewarp"] = {"triangles": int(len(faces)), "foldovers": nflip,
                                        "foldover_triangles": np.flatnonzero(flipped)[:64].tolist(),
-                                       "dropped_landmarks": dropped}
+                                       "dropped_landmarks": res.dropped}
         return {"image": Image(warped, image.channels, image.colorspace, md),
                 "displacement": Displacement(field, valid, border=p["border"]),
                 "normalized": Image(norm, ("ndx", "ndy"))}
