@@ -183,3 +183,12 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def rotate_vectors_to_crop(vectors: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Rotate a cropped H x W x 2 vector field (e.g. TriangleWarp's normalised displacement
+    map, already resampled by ``warp_to_crop``) from plate axes into the crop's axes with the
+    rotation part of the similarity ``m`` (2 x 3, plate -> crop). Unit-free vectors only: the
+    crop's scale is left out (the normalised map is a ratio, so it cancels)."""
+    rot = (m[:, :2] / np.sqrt(abs(np.linalg.det(m[:, :2])))).astype(np.float32)
+    return vectors @ rot.T

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from . import _facemesh as fm
-from ._face_crop import alignment_matrix, inner_mouth_mask, transform_points, warp_to_crop
+from ._face_crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
 from .landmark_spread import normalising_std
 from .landmark_tracker import smooth_track, tracker_defaults
 from .triangle_warp import landmark_warp
@@ -208,9 +208,8 @@ def build_pairs(frames: list[tuple[int, np.ndarray]], landmarks: list, size: int
     for i, frame, pts in valid:
         res = landmark_warp(rest_f, rest_pts, pts, std, BORDER_POINTS, border="clamp", device=device)
         m = alignment_matrix(pts, size, scale)
-        rot = m[:, :2] / np.sqrt(abs(np.linalg.det(m[:, :2])))
         warped = warp_to_crop(res.image, m, size)
-        dmap = warp_to_crop(res.normalized, m, size) @ rot.T.astype(np.float32)
+        dmap = rotate_vectors_to_crop(warp_to_crop(res.normalized, m, size), m)  # as FaceCrop(vectors=true)
         target = warp_to_crop(frame.astype(np.float32) / 255.0, m, size)
         mouth = inner_mouth_mask(transform_points(pts, m), (size, size), dilate=mouth_dilate * size / 256.0)
         out["warped"].append(np.clip(warped, 0, 1).transpose(2, 0, 1))

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Landmarks, Mask, Node, NodeSchema, Output, Param, Transform2D
 
-from ._face_crop import alignment_matrix, inner_mouth_mask, transform_points, warp_to_crop
+from ._face_crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
 
 
 class FaceCrop(Node):
@@ -25,6 +25,8 @@ class FaceCrop(Node):
             Param("size", "int", 256, "crop width and height (the network resolution)", min=16, max=4096),
             Param("scale", "float", 1.0, "framing: > 1 zooms out", min=0.25, max=4.0),
             Param("mouth_dilate", "float", 2.0, "grow the inner-mouth matte by this many crop pixels", min=0, max=64),
+            Param("vectors", "bool", False, "the image is a 2-channel vector field (TriangleWarp's normalised map): "
+                  "also rotate its vectors into the crop's axes, as WgGAN's training pairs are built"),
         ),
     )
 
@@ -37,6 +39,11 @@ class FaceCrop(Node):
         size = p["size"]
         m = alignment_matrix(lms.points, size, p["scale"], lms.scheme)
         crop = warp_to_crop(image.pixels, m, size)
+        if p["vectors"]:
+            if crop.ndim != 3 or crop.shape[2] != 2:
+                raise self.error(InputError, f"vectors=true needs a 2-channel image, got {image.pixels.shape[-1] if image.pixels.ndim == 3 else 1} "
+                                 "channels", port="image", param="vectors")
+            crop = rotate_vectors_to_crop(crop, m)
         pts = transform_points(lms.points, m)
         if lms.scheme.startswith("mediapipe") and len(pts) >= 468:
             mouth = inner_mouth_mask(pts, (size, size), dilate=p["mouth_dilate"])

@@ -154,3 +154,50 @@ def test_facecrop_outputs_and_mouth_mask_node():
     assert out["face"].pixels.shape == (128, 128, 3)
     assert isinstance(out["mouth"], Mask) and out["mouth"].alpha.max() == 1.0
     assert out["transform"].crop_size == (128, 128) and out["transform"].plate_size == (400, 300)
+
+
+def test_facecrop_vectors_rotates_a_vector_field_into_crop_axes():
+    """A constant plate-space vector (1, 0) under a face tilted by 30 degrees is, in the upright
+    crop, that vector rotated by -30 degrees (unit length: the crop's scale is left out)."""
+    from facewarp.graph import Context, Evaluator, Graph, Image, InputError, Landmarks, Node, NodeSchema, Output
+
+    ang = np.deg2rad(30.0)
+    c, s = np.cos(ang), np.sin(ang)
+    eyes_mouth = np.array([[-40, -18], [-14, -18], [14, -18], [40, -18], [-22, 36], [22, 36]], np.float64)
+    pts = np.zeros((478, 2))
+    pts[[33, 133, 362, 263, 61, 291]] = eyes_mouth
+    pts = pts @ np.array([[c, s], [-s, c]]) + (160, 120)  # rotated by +30 degrees (y down)
+    field = np.zeros((240, 320, 2), np.float32)
+    field[..., 0] = 1.0
+
+    class _Src(Node):
+        schema = NodeSchema(type="_TestVecSrc", doc="t", outputs=(Output("image", "Image"), Output("lm", "Landmarks")))
+
+        def compute(self, ctx, inputs):
+            names = ("ndx", "ndy") if self.px.shape[2] == 2 else ("R", "G", "B")
+            return {"image": Image(self.px, names), "lm": Landmarks(pts, scheme="mediapipe478")}
+
+    g = Graph()
+    src = _Src("src")
+    src.px = field
+    g.nodes["src"] = src
+    g.add("FaceCrop", "fc", {"size": 64, "vectors": True})
+    g.connect("src.image", "fc.image")
+    g.connect("src.lm", "fc.landmarks")
+    ctx = Context(frame=1, frames=(1,))
+    out = Evaluator(g).pull("fc", ctx)
+    m = out["transform"].matrix
+    got = out["face"].pixels[32, 32]
+    # the crop's own rotation, from its matrix: the plate x axis lands at this angle in the crop
+    crop_angle = np.arctan2(m[1, 0], m[0, 0])
+    assert abs(abs(np.rad2deg(crop_angle)) - 30.0) < 1.0  # the crop undoes the tilt
+    np.testing.assert_allclose(got, [np.cos(crop_angle), np.sin(crop_angle)], atol=1e-5)
+    assert abs(np.hypot(*got) - 1.0) < 1e-5
+    src.px = np.zeros((240, 320, 3), np.float32)
+    g2 = Graph()
+    g2.nodes["src"] = src
+    g2.add("FaceCrop", "fc", {"size": 64, "vectors": True})
+    g2.connect("src.image", "fc.image")
+    g2.connect("src.lm", "fc.landmarks")
+    with pytest.raises(InputError, match="vectors=true needs a 2-channel image"):
+        Evaluator(g2).pull("fc", ctx)
