@@ -24,9 +24,8 @@ from facewarp.graph import Camera, Mesh
 from facewarp.graph.conventions import displacement_to_cv2_maps
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.sampling import area_downsample, resample_field, warp_bilinear
-from facewarp.kernels.triwarp import triangle_warp
 from facewarp.nodes.displacement_render import render_displacement
-from facewarp.nodes.triangle_warp import triangulate
+from facewarp.nodes.triangle_warp import landmark_warp
 
 W, H = 3840, 2160
 
@@ -43,14 +42,19 @@ def plate_and_field(seed=0):
     return plate, f
 
 
-def landmarks(n=478, seed=1):
+def landmarks(n=478, seed=1, jitter=False):
+    """A face-sized cloud (~1/6 of the frame width), like a MediaPipe mesh on a 4K close-up,
+    moved by a smooth expression-like displacement (up to ~8 px, no fold-overs), or, with
+    ``jitter``, by independent 4 px noise per point (flips some sliver triangles: the node
+    then also writes the triangle-id map to mark them)."""
     rng = np.random.default_rng(seed)
-    # a face-sized cloud (~1/6 of the frame width), like a MediaPipe mesh on a 4K close-up
     ang = rng.uniform(0, 2 * np.pi, n)
     rad = np.sqrt(rng.uniform(0, 1, n))
     dst = np.stack([W / 2 + 420 * rad * np.cos(ang), H / 2 + 560 * rad * np.sin(ang)], 1)
-    src = dst + rng.normal(0, 4, dst.shape)
-    return src, dst
+    if jitter:
+        return dst + rng.normal(0, 4, dst.shape), dst
+    u = (dst - (W / 2, H / 2)) / (420, 560)
+    return dst + 8 * np.stack([np.sin(2.1 * u[:, 1]), np.cos(1.7 * u[:, 0]) * u[:, 1]], 1), dst
 
 
 def face_meshes(n=71):
@@ -87,14 +91,15 @@ def main(argv=None) -> int:
     map_x, map_y = displacement_to_cv2_maps(f_hd)
     result = warp_bilinear(area_downsample(plate, 128, 128), f_low, device="cpu")
     src_lm, dst_lm = landmarks()
+    src_jit, dst_jit = landmarks(jitter=True)
     mesh_s, mesh_d = face_meshes()
 
-    def tri_warp():
-        pts, faces, n, _ = triangulate(dst_lm, W, H, 8)
-        src_all = np.concatenate([src_lm, pts[n:]])
-        disp = np.zeros_like(pts)
-        disp[:n] = dst_lm - src_lm
-        return triangle_warp(plate, pts, src_all, faces, attrs=disp, device=dev)
+    std = np.ones(len(dst_lm))
+
+    def tri_warp(jitter=False):  # exactly the TriangleWarp node's work (triangulation, fold-over check, warp, maps)
+        if jitter:
+            return landmark_warp(plate, src_jit, dst_jit, std, 8, device=dev)
+        return landmark_warp(plate, src_lm, dst_lm, std, 8, device=dev)
 
     ops = {
         "cv2.remap (baseline)": lambda: cv2.remap(plate, map_x, map_y, cv2.INTER_LINEAR,
@@ -103,6 +108,7 @@ def main(argv=None) -> int:
         "ResWarp vanilla": lambda: rw.reswarp(plate, result, f_low, multiscale=False, device=dev),
         "ResWarp multiscale": lambda: rw.reswarp(plate, result, f_low, multiscale=True, device=dev),
         "TriangleWarp (478 lm)": tri_warp,
+        "TriangleWarp, jitter + fold-overs": lambda: tri_warp(True),
         "DisplacementRender (9.8k tri)": lambda: render_displacement(mesh_s, mesh_d, W, H, device=dev),
     }
     t0 = time.perf_counter()
