@@ -40,9 +40,9 @@ class FaceCrop(Node):
         m = alignment_matrix(lms.points, size, p["scale"], lms.scheme)
         crop = warp_to_crop(image.pixels, m, size)
         if p["vectors"]:
-            if crop.ndim != 3 or crop.shape[2] != 2:
-                raise self.error(InputError, f"vectors=true needs a 2-channel image, got {image.pixels.shape[-1] if image.pixels.ndim == 3 else 1} "
-                                 "channels", port="image", param="vectors")
+            if len(image.channels) != 2:
+                raise self.error(InputError, f"vectors=true needs a 2-channel image, got {len(image.channels)} channels",
+                                 port="image", param="vectors")
             crop = rotate_vectors_to_crop(crop, m)
         pts = transform_points(lms.points, m)
         if lms.scheme.startswith("mediapipe") and len(pts) >= 468:

@@ -4,8 +4,11 @@ pasted face, bit for bit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from facewarp import presets
 from facewarp.graph.demo import write_demo_plates
 from facewarp.nodes._plateio import read_plate
 from test_cli import facewarp
@@ -14,9 +17,7 @@ from test_cli import facewarp
 def test_reanimate_gan_preset_runs_bypassed_and_matches_geometry_outside_the_face(tmp_path):
     frames = (1001, 1002, 1003)
     write_demo_plates(str(tmp_path / "plates" / "plate.####.exr"), frames, size=(640, 360))
-    from facewarp import presets
-
-    pdir = __import__("pathlib").Path(presets.__file__).parent
+    pdir = Path(presets.__file__).parent
     common = ("--frames", "1001-1003", "--set", "plate=plates/plate.####.exr")
     rc, _, err = facewarp("run", str(pdir / "reanimate_gan.yaml"), *common, "--set", "out=gan/o.####.exr",
                           cwd=tmp_path)
