@@ -36,13 +36,13 @@ class FaceCrop(Node):
         p = self.param_values(ctx)
         if not lms.found:
             raise self.error(InputError, "no face on this frame (landmarks.found is false)", port="landmarks")
+        if p["vectors"] and len(image.channels) != 2:
+            raise self.error(InputError, f"vectors=true needs a 2-channel image, got {len(image.channels)} channels",
+                             port="image", param="vectors")
         size = p["size"]
         m = alignment_matrix(lms.points, size, p["scale"], lms.scheme)
         crop = warp_to_crop(image.pixels, m, size)
         if p["vectors"]:
-            if len(image.channels) != 2:
-                raise self.error(InputError, f"vectors=true needs a 2-channel image, got {len(image.channels)} channels",
-                                 port="image", param="vectors")
             crop = rotate_vectors_to_crop(crop, m)
         pts = transform_points(lms.points, m)
         if lms.scheme.startswith("mediapipe") and len(pts) >= 468:
