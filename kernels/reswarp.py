@@ -33,18 +33,15 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
-from .sampling import _axis_tables, antialiased_downsample, area_downsample, gather_row, prep_row, reduce_octave
+from .sampling import (_axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row, prep_row,
+                       reduce_octave, upsample_row)
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _residual_row(i, P, row, O, W, nc, x0, x1, tx):
-    b = i * W * nc
-    for j in range(W):
-        c0 = x0[j] * nc
-        c1 = x1[j] * nc
-        t = tx[j]
-        for k in range(nc):
-            O[b + j * nc + k] = P[b + j * nc + k] - (row[c0 + k] + t * (row[c1 + k] - row[c0 + k]))
+def _residual_row(Pr, Or, row, wl, W, nc, seg, tx):
+    upsample_row(row, wl, Or, W, nc, seg, tx)
+    for q in range(W * nc):
+        Or[q] = Pr[q] - Or[q]
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -53,39 +50,35 @@ def _residual_cpu(plate, low, out):
     hl, wl = low.shape[0], low.shape[1]
     x0, x1, tx = _axis_tables(W, wl, np.float32(wl / W))
     y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
-    P = plate.reshape(-1)
-    O = out.reshape(-1)
+    seg = axis_segments(x0, wl)
+    P = plate.reshape(H, W * C)
+    O = out.reshape(H, W * C)
+    L = low.reshape(hl, wl * C)
     for i in prange(H):
         row = np.empty(wl * C, np.float32)  # low-res rows blended at this output row
+        l0 = L[y0[i]]
+        l1 = L[y1[i]]
         a = ty[i]
-        for c in range(wl):
-            for k in range(C):
-                row[c * C + k] = low[y0[i], c, k] + a * (low[y1[i], c, k] - low[y0[i], c, k])
-        if C == 3:
-            _residual_row(i, P, row, O, W, 3, x0, x1, tx)
+        for q in range(wl * C):
+            row[q] = l0[q] + a * (l1[q] - l0[q])
+        if C == 3:  # a literal channel count lets LLVM unroll and vectorise the channel loops
+            _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
         else:
-            _residual_row(i, P, row, O, W, C, x0, x1, tx)
+            _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy):
+def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy):
     fi = np.float32(i)
-    # 1) sample positions: inline bilinear up-sampling of the (row-blended) field; vectorises
+    # 1) sample positions: the (row-blended) field up-sampled along the row, plus the pixel
+    upsample_row(Fr, wf, U, W, 2, fseg, ftx)
     for j in range(W):
-        c0 = fx0[j] * 2
-        c1 = fx1[j] * 2
-        ax = ftx[j]
-        qxs[j] = np.float32(j) + Fr[c0] + ax * (Fr[c1] - Fr[c0])  # (j + 0.5) + dx - 0.5
-        qys[j] = fi + Fr[c0 + 1] + ax * (Fr[c1 + 1] - Fr[c0 + 1])
+        qxs[j] = np.float32(j) + U[2 * j]  # (j + 0.5) + dx - 0.5
+        qys[j] = fi + U[2 * j + 1]
     prep_row(qxs, qys, W, W, H, nc, idx, wx, wy)
-    # 2) up-sampled base into the output row (vectorises)
+    # 2) up-sampled base into the output row
     ob = i * W * nc
-    for j in range(W):
-        c0 = bx0[j] * nc
-        c1 = bx1[j] * nc
-        bx = btx[j]
-        for k in range(nc):
-            O[ob + j * nc + k] = Br[c0 + k] + bx * (Br[c1 + k] - Br[c0 + k])
+    upsample_row(Br, wb, O[ob:ob + W * nc], W, nc, bseg, btx)
     # 3) bilinear residual sample added in place (non-finite positions add nothing)
     gather_row(P, W, H, nc, mode, qxs, qys, idx, wx, wy, W, O, ob, True)
 
@@ -99,8 +92,11 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
     fy0, fy1, fty = _axis_tables(H, hf, np.float32(hf / H))
     bx0, bx1, btx = _axis_tables(W, wb, np.float32(wb / W))
     by0, by1, bty = _axis_tables(H, hb, np.float32(hb / H))
+    fseg = axis_segments(fx0, wf)
+    bseg = axis_segments(bx0, wb)
     P = residual.reshape(-1)
     O = out.reshape(-1)
+    B = base.reshape(hb, wb * C)
     for i in prange(H):
         # blend the two coarse rows once per output row (field scaled to plate pixels)
         Fr = np.empty(wf * 2, np.float32)
@@ -112,20 +108,20 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
             Fr[2 * c + 1] = (field[r0, c, 1] + a * (field[r1, c, 1] - field[r0, c, 1])) * fsy
         Br = np.empty(wb * C, np.float32)
         a = bty[i]
-        r0 = by0[i]
-        r1 = by1[i]
-        for c in range(wb):
-            for k in range(C):
-                Br[c * C + k] = base[r0, c, k] + a * (base[r1, c, k] - base[r0, c, k])
+        b0 = B[by0[i]]
+        b1 = B[by1[i]]
+        for q in range(wb * C):
+            Br[q] = b0[q] + a * (b1[q] - b0[q])
+        U = np.empty(W * 2, np.float32)
         qxs = np.empty(W, np.float32)
         qys = np.empty(W, np.float32)
         idx = np.empty(W, np.int64)
         wx = np.empty(W, np.float32)
         wy = np.empty(W, np.float32)
         if C == 3:  # a literal channel count lets LLVM unroll the channel loops
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy)
+            _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
         else:
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, fx0, fx1, ftx, bx0, bx1, btx, qxs, qys, idx, wx, wy)
+            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
 
 
 def _c(a, ndim=3):
@@ -152,26 +148,28 @@ def residual(plate, low, device: str = "auto", out: np.ndarray | None = None) ->
 _scratch = threading.local()
 
 
-def _scratch_buffer(shape) -> np.ndarray:
+def _scratch_buffer(shape, tag: str = "residual") -> np.ndarray:
     """A per-thread float32 work buffer reused across calls (saves the page faults of a
     fresh 100 MB allocation per 4K frame; at most one buffer per level size is kept)."""
     bufs = getattr(_scratch, "bufs", None)
     if bufs is None:
         bufs = _scratch.bufs = {}
-    buf = bufs.get(shape)
+    buf = bufs.get((tag, shape))
     if buf is None:
-        if len(bufs) > 8:
+        if len(bufs) > 16:
             bufs.clear()
-        buf = bufs[shape] = np.empty(shape, np.float32)
+        buf = bufs[(tag, shape)] = np.empty(shape, np.float32)
     return buf
 
 
-def reswarp_add(residual_hd, base, field, border: str = "clamp", device: str = "auto") -> np.ndarray:
+def reswarp_add(residual_hd, base, field, border: str = "clamp", device: str = "auto",
+                out: np.ndarray | None = None) -> np.ndarray:
     """The fused ResWarp pass: ``out(p) = up(base)(p) + R(p + s * up(field)(p))``, one pass.
 
     ``base`` (the coarser result) and ``field`` (a backward displacement in pixels of its own
     grid, any size) are bilinearly up-sampled inline; ``s`` rescales the field's values to
     plate pixels. Residual samples outside the frame follow ``border`` (``zero``: none).
+    ``out``: an optional C-contiguous float32 buffer of the plate's shape to write into (CPU).
     """
     residual_hd, base, field = _c(residual_hd), _c(base), _c(field)
     H, W, C = residual_hd.shape
@@ -183,7 +181,8 @@ def reswarp_add(residual_hd, base, field, border: str = "clamp", device: str = "
     mode = border_code(border)
     if use_cuda(device):
         return _reswarp_add_cuda(residual_hd, base, field, fsx, fsy, mode)
-    out = np.empty_like(residual_hd)
+    if out is None or out.shape != residual_hd.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        out = np.empty_like(residual_hd)
     with cpu_threads(H * W):
         _reswarp_add_cpu(residual_hd, base, field, fsx, fsy, mode, out)
     return out
@@ -261,7 +260,10 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
     out = result_lr
     for k in range(len(levels) - 2, -1, -1):
         res = residual(levels[k], levels[k + 1], device=device, out=_scratch_buffer(levels[k].shape))
-        out = reswarp_add(res, out, field, border=border, device=device)
+        # intermediate levels go to reused buffers (each is read once, by the next finer
+        # level); only the returned full-resolution image is a fresh array
+        dst = _scratch_buffer(levels[k].shape, "level") if k > 0 else None
+        out = reswarp_add(res, out, field, border=border, device=device, out=dst)
     return out
 
 

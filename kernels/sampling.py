@@ -73,6 +73,64 @@ def _axis_tables(n_fine, size, ratio):
     return i0, i1, t
 
 
+@njit(cache=True)
+def axis_segments(i0, size):
+    """For the non-decreasing coarse indices ``i0`` of ``_axis_tables``: ``seg[c]`` is the
+    first fine index whose coarse cell is ``c`` (``size + 1`` entries; empty cells repeat)."""
+    seg = np.empty(size + 1, np.int64)
+    c = 0
+    for j in range(i0.shape[0]):
+        while c <= i0[j]:
+            seg[c] = j
+            c += 1
+    while c <= size:
+        seg[c] = i0.shape[0]
+        c += 1
+    return seg
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def upsample_row(src, ns, dst, nd, nc, seg, t):
+    """One row of bilinear up-sampling (pixel centres aligned, edges clamped): ``dst`` (nd
+    pixels x nc, flat) from ``src`` (ns x nc); ``seg`` from :func:`axis_segments` and ``t``
+    from ``_axis_tables`` - the same values as the table form, bit for bit.
+
+    Written for numba's vectoriser: every array index is a loop variable (or a view's
+    offset), which numba knows is non-negative and so emits no wrap-around branch; a
+    computed ``a[b + k]`` keeps the branch and the loop stays scalar (~2x slower here).
+    The exact 2x case (every pyramid octave) has fixed weights 1/4, 3/4."""
+    if nd == 2 * ns and ns > 1:
+        q = np.float32(0.25)
+        r = np.float32(0.75)
+        last = dst[(nd - 1) * nc:]
+        first = src[(ns - 1) * nc:]
+        for k in range(nc):
+            dst[k] = src[k]  # fine 0 sits left of coarse 0's centre: clamped
+            last[k] = first[k]
+        body = dst[nc:]  # fine 2v+1 = coarse v + 1/4, fine 2v+2 = coarse v + 3/4
+        nxt = src[nc:]
+        for v in range(ns - 1):
+            for k in range(nc):
+                a = src[v * nc + k]
+                d = nxt[v * nc + k] - a
+                body[2 * v * nc + k] = a + q * d
+                body[(2 * v + 1) * nc + k] = a + r * d
+        return
+    for c in range(ns):
+        s0 = seg[c]
+        n = seg[c + 1] - s0
+        if n <= 0:
+            continue
+        a = src[c * nc:]
+        b = src[min(c + 1, ns - 1) * nc:]
+        out = dst[s0 * nc:]
+        tt = t[s0:]
+        for jj in range(n):
+            w = tt[jj]
+            for k in range(nc):
+                out[jj * nc + k] = a[k] + w * (b[k] - a[k])
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def prep_row(qxs, qys, n, sw, sh, nc, idx, wx, wy):
     """From index-space sample positions, the flat offset of the top-left tap (-1 when the
@@ -99,22 +157,27 @@ def gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, n, O, ob, accumulate)
     one = np.float32(1.0)
     zero = np.float32(0.0)
     rs = sw * nc
+    orow = O[ob:]
     for j in range(n):
         b = idx[j]
         ax = wx[j]
         ay = wy[j]
         oi = ob + j * nc
         if b >= 0:
+            # views at the two texel rows: indexed by small literals (nc is a literal at the
+            # call sites that matter), so numba emits no wrap-around branch per load
+            t = S[b:]
+            u = S[b + rs:]
             for k in range(nc):
-                p00 = S[b + k]
-                p10 = S[b + rs + k]
-                top = p00 + ax * (S[b + nc + k] - p00)
-                bot = p10 + ax * (S[b + rs + nc + k] - p10)
+                p00 = t[k]
+                p10 = u[k]
+                top = p00 + ax * (t[nc + k] - p00)
+                bot = p10 + ax * (u[nc + k] - p10)
                 v = top + ay * (bot - top)
                 if accumulate:
-                    O[oi + k] += v
+                    orow[j * nc + k] += v
                 else:
-                    O[oi + k] = v
+                    orow[j * nc + k] = v
             continue
         qx = qxs[j]
         qy = qys[j]
@@ -213,33 +276,68 @@ def _down2_cpu(src, out):
 BINOMIAL8 = np.array([1, 7, 21, 35, 35, 21, 7, 1], np.float32) / np.float32(128)
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _split_phases(acc, ev, od, w, wo, c, pad):
+    """Even / odd fine pixels of a filtered row into two rows padded by ``pad`` coarse
+    pixels each side (mirrored: the ``reflect`` border of ``border_index``)."""
+    e0, o0 = ev[pad * c:], od[pad * c:]
+    for v in range(wo):
+        for k in range(c):
+            e0[v * c + k] = acc[2 * v * c + k]
+            o0[v * c + k] = acc[(2 * v + 1) * c + k]
+    for v in range(-pad, 0):
+        e = border_index(2 * v, w, 2) * c
+        d = border_index(2 * v + 1, w, 2) * c
+        for k in range(c):
+            ev[(v + pad) * c + k] = acc[e + k]
+            od[(v + pad) * c + k] = acc[d + k]
+    for v in range(wo, wo + pad):
+        e = border_index(2 * v, w, 2) * c
+        d = border_index(2 * v + 1, w, 2) * c
+        for k in range(c):
+            ev[(v + pad) * c + k] = acc[e + k]
+            od[(v + pad) * c + k] = acc[d + k]
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _reduce2_cpu(src, kern, out):
+    """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis.
+    Written as whole-row expressions so that LLVM vectorises them: the vertical taps as one
+    8-row multiply-add, then (polyphase) the even and odd fine pixels of the filtered row in
+    two padded rows so that the horizontal taps are contiguous too (the strided form of the
+    horizontal pass was ~3x slower)."""
     h, w, c = src.shape
     ho, wo = out.shape[0], out.shape[1]
-    nt = kern.shape[0]
-    half = nt // 2 - 1  # coarse pixel v reads fine taps 2v - half .. 2v + half + 1
+    k0, k1, k2, k3, k4, k5, k6, k7 = kern[0], kern[1], kern[2], kern[3], kern[4], kern[5], kern[6], kern[7]
+    pad = 2  # coarse pixels v-2 .. v+2 of either phase
+    n = (wo + 2 * pad) * c
     S = src.reshape(h, w * c)
+    O = out.reshape(ho, wo * c)
     for u in prange(ho):
-        # vertical pass first, on whole contiguous rows (vectorises) ...
-        acc = np.zeros(w * c, np.float32)
-        for t in range(nt):
-            row = S[border_index(2 * u - half + t, h, 2)]
-            a = kern[t]
-            for q in range(w * c):
-                acc[q] += a * row[q]
-        # ... then the horizontal taps at the kept columns only (interior without border checks)
-        for v in range(wo):
-            lo = 2 * v - half
-            for k in range(c):
-                sm = np.float32(0.0)
-                if lo >= 0 and lo + nt <= w:
-                    for t in range(nt):
-                        sm += kern[t] * acc[(lo + t) * c + k]
-                else:
-                    for t in range(nt):
-                        sm += kern[t] * acc[border_index(lo + t, w, 2) * c + k]
-                out[u, v, k] = sm
+        r0, r1 = S[border_index(2 * u - 3, h, 2)], S[border_index(2 * u - 2, h, 2)]
+        r2, r3 = S[border_index(2 * u - 1, h, 2)], S[border_index(2 * u, h, 2)]
+        r4, r5 = S[border_index(2 * u + 1, h, 2)], S[border_index(2 * u + 2, h, 2)]
+        r6, r7 = S[border_index(2 * u + 3, h, 2)], S[border_index(2 * u + 4, h, 2)]
+        acc = np.empty(w * c, np.float32)
+        for q in range(w * c):
+            acc[q] = (k0 * r0[q] + k1 * r1[q] + k2 * r2[q] + k3 * r3[q]
+                      + k4 * r4[q] + k5 * r5[q] + k6 * r6[q] + k7 * r7[q])
+        # even fine pixels -> ev[v + pad], odd -> od[v + pad]; mirrored past the borders
+        ev = np.empty(n, np.float32)
+        od = np.empty(n, np.float32)
+        if c == 3:  # a literal channel count lets LLVM vectorise the de-interleave
+            _split_phases(acc, ev, od, w, wo, 3, pad)
+        else:
+            _split_phases(acc, ev, od, w, wo, c, pad)
+        # fine 2v-3 = od[v-2], 2v-2 = ev[v-1], 2v-1 = od[v-1], 2v = ev[v], 2v+1 = od[v], ...
+        # (shifted views indexed by the loop variable: numba then knows every index is
+        # non-negative and drops its wrap-around branch, which is what lets LLVM vectorise)
+        a0, a1, a2, a3 = od[0:], ev[c:], od[c:], ev[2 * c:]
+        a4, a5, a6, a7 = od[2 * c:], ev[3 * c:], od[3 * c:], ev[4 * c:]
+        o = O[u]
+        for q in range(wo * c):
+            o[q] = (k0 * a0[q] + k1 * a1[q] + k2 * a2[q] + k3 * a3[q]
+                    + k4 * a4[q] + k5 * a5[q] + k6 * a6[q] + k7 * a7[q])
 
 
 def reduce_octave(src: np.ndarray) -> np.ndarray:
@@ -251,7 +349,7 @@ def reduce_octave(src: np.ndarray) -> np.ndarray:
         raise ValueError(f"reduce_octave needs even sizes, got {w}x{h}")
     out = np.empty((h // 2, w // 2, c), np.float32)
     with cpu_threads(w * h):
-        _reduce2_cpu(src3, BINOMIAL8, out)
+        _reduce2_cpu(src3, BINOMIAL8, out)  # the kernel is written for 8 taps
     return out[..., 0] if squeeze else out
 
 

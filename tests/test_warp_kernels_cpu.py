@@ -64,3 +64,26 @@ def test_raster_and_triwarp_write_everything():
     for a in (out, field, oat):
         assert np.isfinite(a).all()
     assert ((tid >= -1) & (tid < 60)).all() and (tid == -1).any()  # random triangles leave holes
+
+
+@pytest.mark.parametrize("ns,nd", [(8, 16), (1920, 3840), (7, 16), (128, 3840), (5, 5), (1, 4), (2, 4)])
+@pytest.mark.parametrize("nc", [1, 2, 3, 4])
+def test_upsample_row_is_the_two_tap_bilinear_formula(ns, nd, nc):
+    # the row up-sampler (segment form, and its fixed-weight exact-2x form) against the
+    # definition evaluated in float64: fine j sits at coarse (j + 0.5) ns / nd - 0.5, clamped
+    rng = np.random.default_rng(ns * 31 + nd + nc)
+    src = rng.standard_normal(ns * nc).astype(np.float32)
+    i0, _, t = sa._axis_tables(nd, ns, np.float32(ns / nd))
+    dst = np.full(nd * nc, np.nan, np.float32)
+    sa.upsample_row(src, ns, dst, nd, nc, sa.axis_segments(i0, ns), t)
+    s = src.astype(np.float64).reshape(ns, nc)
+    got = dst.reshape(nd, nc)
+    assert np.all(np.isfinite(dst))
+    # the table form the CUDA twins share (float32 coordinates), evaluated in float64
+    i1 = np.minimum(i0 + 1, ns - 1)
+    assert np.abs(got - (s[i0] + t[:, None].astype(np.float64) * (s[i1] - s[i0]))).max() < 2e-6
+    # and the exact definition; float32 coordinates are good to ~1e-5 coarse pixels at 30x
+    u = np.clip((np.arange(nd) + 0.5) * ns / nd - 0.5, 0, ns - 1)
+    a = np.floor(u).astype(int)
+    b = np.minimum(a + 1, ns - 1)
+    assert np.abs(got - (s[a] + (u - a)[:, None] * (s[b] - s[a]))).max() < 1e-4
