@@ -10,7 +10,8 @@ are bilinearly up-sampled inline (pixel centres aligned, edges clamped, see ``sa
 ``s`` rescales the field's values from its own pixels to the plate's (conventions), the
 residual is sampled bilinearly with the border mode (``zero``: an outside neighbour adds no
 residual) and the sum is written once. (A variant that also computed ``R`` on the fly was
-measured 1.5-2.3x slower on the CPU than materialising ``R`` in a streaming pass.)
+measured 1.5-2.3x slower on the CPU than materialising ``R`` in a streaming pass; the
+row work is written so that numba vectorises it, see ``sampling.upsample_row``.)
 
 Pipelines (paper Sec. 3.4):
     vanilla     L = area(plate -> low-res grid); out = up(result) + warp(plate - up(L), up(F))
@@ -219,7 +220,7 @@ def pyramid_sizes(width: int, height: int, low_w: int, low_h: int, multiscale: b
     return sizes
 
 
-def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool) -> list[np.ndarray]:
+def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool, device: str = "auto") -> list[np.ndarray]:
     """The pyramid G_0 (the plate) .. G_last (the low-res image the generator sees).
 
     Vanilla (the paper): G_1 = the plate box-averaged onto the low-res grid.
@@ -239,7 +240,7 @@ def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool) ->
     for sw, sh in sizes[1:]:
         prev = levels[-1]
         if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
-            levels.append(reduce_octave(prev))
+            levels.append(reduce_octave(prev, device=device))
         else:
             levels.append(antialiased_downsample(prev, sw, sh))
     return levels
@@ -256,7 +257,7 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
     field = _c(field)
     lh, lw = result_lr.shape[:2]
     if levels is None:
-        levels = decompose(plate, (lw, lh), multiscale)
+        levels = decompose(plate, (lw, lh), multiscale, device=device)
     out = result_lr
     for k in range(len(levels) - 2, -1, -1):
         res = residual(levels[k], levels[k + 1], device=device, out=_scratch_buffer(levels[k].shape))

@@ -340,17 +340,32 @@ def _reduce2_cpu(src, kern, out):
                     + k4 * a4[q] + k5 * a5[q] + k6 * a6[q] + k7 * a7[q])
 
 
-def reduce_octave(src: np.ndarray) -> np.ndarray:
+def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:
     """Exact 2x reduction of an even-sized image with the 8-tap binomial kernel
-    (``BINOMIAL8``), mirrored borders (``reflect``): the multiscale ResWarp pyramid's REDUCE."""
+    (``BINOMIAL8``), mirrored borders (``reflect``): the multiscale ResWarp pyramid's REDUCE.
+    CUDA twin: ``reduce.cu``."""
     src3, squeeze = _as_hwc(src)
     h, w, c = src3.shape
     if h % 2 or w % 2:
         raise ValueError(f"reduce_octave needs even sizes, got {w}x{h}")
-    out = np.empty((h // 2, w // 2, c), np.float32)
-    with cpu_threads(w * h):
-        _reduce2_cpu(src3, BINOMIAL8, out)  # the kernel is written for 8 taps
+    if use_cuda(device):
+        out = _reduce_octave_cuda(src3)
+    else:
+        out = np.empty((h // 2, w // 2, c), np.float32)
+        with cpu_threads(w * h):
+            _reduce2_cpu(src3, BINOMIAL8, out)  # the kernel is written for 8 taps
     return out[..., 0] if squeeze else out
+
+
+def _reduce_octave_cuda(src3: np.ndarray) -> np.ndarray:
+    import cupy as cp
+
+    h, w, c = src3.shape
+    d_src = cp.asarray(src3)
+    out = cp.empty((h // 2, w // 2, c), cp.float32)
+    grid, block = grid_1d(out.size)
+    cuda_function("reduce", "reduce2_binomial8_f32")(grid, block, (d_src, out, np.int32(h), np.int32(w), np.int32(c)))
+    return cp.asnumpy(out)
 
 
 def antialiased_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -69,7 +69,7 @@ class ResWarp(Node):
         if fw > plate.width or fh > plate.height:
             raise self.error(InputError, f"field {fw}x{fh} is larger than the plate", port="field")
         border = field.border if p["border"] == "field" else p["border"]
-        levels = rw.decompose(plate.pixels, (lw, lh), p["mode"] == "multiscale")
+        levels = rw.decompose(plate.pixels, (lw, lh), p["mode"] == "multiscale", device=ctx.device)
         out = rw.reswarp(plate.pixels, result.pixels, field.field, multiscale=p["mode"] == "multiscale",
                          border=border, device=ctx.device, levels=levels)
         md = dict(plate.metadata)

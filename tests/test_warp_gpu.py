@@ -9,7 +9,7 @@ import pytest
 
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.raster import rasterize
-from facewarp.kernels.sampling import warp_bilinear
+from facewarp.kernels.sampling import reduce_octave, warp_bilinear
 from facewarp.kernels.triwarp import triangle_warp
 
 pytestmark = pytest.mark.gpu
@@ -45,6 +45,19 @@ def test_warp_parity(border):
     src = rng.random((70, 90, 3), dtype=np.float32)
     field = rng.normal(0, 30, (50, 60, 2)).astype(np.float32)
     close(warp_bilinear(src, field, border, device="cuda"), warp_bilinear(src, field, border, device="cpu"))
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 1), (14, 10, 3), (216, 384, 3), (64, 96, 4)])
+def test_reduce_octave_parity(shape):
+    # includes sizes smaller than the 8-tap footprint (mirroring more than once)
+    x = np.random.default_rng(shape[0]).random(shape, dtype=np.float32)
+    close(reduce_octave(x, device="cuda"), reduce_octave(x, device="cpu"))
+
+
+def test_multiscale_pyramid_parity():
+    plate = np.random.default_rng(5).random((540, 960, 3), dtype=np.float32)
+    for g, c in zip(rw.decompose(plate, (64, 64), True, device="cuda"), rw.decompose(plate, (64, 64), True, device="cpu")):
+        close(g, c)
 
 
 @pytest.mark.parametrize("border", ["clamp", "zero", "reflect"])
