@@ -14,21 +14,28 @@ __device__ __forceinline__ void rw_axis(int n, int size, float ratio, int& i0, i
     t = u - (float)i0;
 }
 
+// Channel k of an hc x wc x C coarse image up-sampled at fine pixel (i, j) of an H x W grid:
+// rows blended first, then columns - the CPU twin's order; ``scale`` multiplies the blended
+// rows before the column blend, as the twin scales its row-blended field.
+__device__ __forceinline__ float rw_up(const float* __restrict__ img, int hc, int wc, int C, int k,
+                                       int i, int j, int H, int W, float scale = 1.0f) {
+    int x0, x1, y0, y1;
+    float tx, ty;
+    rw_axis(j, wc, (float)wc / (float)W, x0, x1, tx);
+    rw_axis(i, hc, (float)hc / (float)H, y0, y1, ty);
+    const float* a = img + (long long)y0 * wc * C + k;
+    const float* b = img + (long long)y1 * wc * C + k;
+    float r0 = (a[(long long)x0 * C] + ty * (b[(long long)x0 * C] - a[(long long)x0 * C])) * scale;
+    float r1 = (a[(long long)x1 * C] + ty * (b[(long long)x1 * C] - a[(long long)x1 * C])) * scale;
+    return r0 + tx * (r1 - r0);
+}
+
 extern "C" __global__ void residual_f32(const float* __restrict__ plate, const float* __restrict__ low,
                                         float* __restrict__ out, int H, int W, int C, int hl, int wl) {
     long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= (long long)H * W) return;
     int i = (int)(p / W), j = (int)(p % W);
-    int x0, x1, y0, y1;
-    float tx, ty;
-    rw_axis(j, wl, (float)wl / (float)W, x0, x1, tx);
-    rw_axis(i, hl, (float)hl / (float)H, y0, y1, ty);
-    for (int k = 0; k < C; ++k) {
-        // blend rows first, then columns: the CPU twin's order
-        float r0 = low[((long long)y0 * wl + x0) * C + k] + ty * (low[((long long)y1 * wl + x0) * C + k] - low[((long long)y0 * wl + x0) * C + k]);
-        float r1 = low[((long long)y0 * wl + x1) * C + k] + ty * (low[((long long)y1 * wl + x1) * C + k] - low[((long long)y0 * wl + x1) * C + k]);
-        out[p * C + k] = plate[p * C + k] - (r0 + tx * (r1 - r0));
-    }
+    for (int k = 0; k < C; ++k) out[p * C + k] = plate[p * C + k] - rw_up(low, hl, wl, C, k, i, j, H, W);
 }
 
 extern "C" __global__ void reswarp_add_f32(const float* __restrict__ res, const float* __restrict__ base,
@@ -38,51 +45,10 @@ extern "C" __global__ void reswarp_add_f32(const float* __restrict__ res, const 
     long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= (long long)H * W) return;
     int i = (int)(p / W), j = (int)(p % W);
-    int x0, x1, y0, y1;
-    float tx, ty;
-    // field at p (row blend then column blend, like the CPU twin), scaled to plate pixels
-    rw_axis(j, wf, (float)wf / (float)W, x0, x1, tx);
-    rw_axis(i, hf, (float)hf / (float)H, y0, y1, ty);
-    float d[2];
-    for (int c = 0; c < 2; ++c) {
-        float r0 = field[((long long)y0 * wf + x0) * 2 + c] + ty * (field[((long long)y1 * wf + x0) * 2 + c] - field[((long long)y0 * wf + x0) * 2 + c]);
-        float r1 = field[((long long)y0 * wf + x1) * 2 + c] + ty * (field[((long long)y1 * wf + x1) * 2 + c] - field[((long long)y0 * wf + x1) * 2 + c]);
-        d[c] = (c == 0 ? r0 * fsx : r0 * fsy);
-        float e = (c == 0 ? r1 * fsx : r1 * fsy);
-        d[c] = d[c] + tx * (e - d[c]);
-    }
-    float qx = (float)j + d[0];
-    float qy = (float)i + d[1];
-    // up-sampled base at p
-    rw_axis(j, wb, (float)wb / (float)W, x0, x1, tx);
-    rw_axis(i, hb, (float)hb / (float)H, y0, y1, ty);
+    // field at p, scaled to plate pixels; then the up-sampled base
+    float qx = (float)j + rw_up(field, hf, wf, 2, 0, i, j, H, W, fsx);  // (j + 0.5) + dx - 0.5
+    float qy = (float)i + rw_up(field, hf, wf, 2, 1, i, j, H, W, fsy);
     float* o = out + p * C;
-    for (int k = 0; k < C; ++k) {
-        float r0 = base[((long long)y0 * wb + x0) * C + k] + ty * (base[((long long)y1 * wb + x0) * C + k] - base[((long long)y0 * wb + x0) * C + k]);
-        float r1 = base[((long long)y0 * wb + x1) * C + k] + ty * (base[((long long)y1 * wb + x1) * C + k] - base[((long long)y0 * wb + x1) * C + k]);
-        o[k] = r0 + tx * (r1 - r0);
-    }
-    if (!(qx > -1e9f && qx < 1e9f && qy > -1e9f && qy < 1e9f)) return;  // no residual
-    float fx = floorf(qx), fy = floorf(qy);
-    int sx = (int)fx, sy = (int)fy;
-    float ax = qx - fx, ay = qy - fy;
-    long long rs = (long long)W * C;
-    if (sx >= 0 && sx + 1 < W && sy >= 0 && sy + 1 < H) {
-        const float* b = res + sy * rs + (long long)sx * C;
-        for (int k = 0; k < C; ++k) {
-            float p00 = b[k], p10 = b[rs + k];
-            float top = p00 + ax * (b[C + k] - p00);
-            float bot = p10 + ax * (b[rs + C + k] - p10);
-            o[k] += top + ay * (bot - top);
-        }
-        return;
-    }
-    int xa = fw_border_index(sx, W, mode), xb = fw_border_index(sx + 1, W, mode);
-    int ya = fw_border_index(sy, H, mode), yb = fw_border_index(sy + 1, H, mode);
-    float wxa = xa >= 0 ? 1.0f - ax : 0.0f, wxb = xb >= 0 ? ax : 0.0f;
-    float wya = ya >= 0 ? 1.0f - ay : 0.0f, wyb = yb >= 0 ? ay : 0.0f;
-    xa = max(xa, 0); xb = max(xb, 0); ya = max(ya, 0); yb = max(yb, 0);
-    for (int k = 0; k < C; ++k)
-        o[k] += wya * (wxa * res[ya * rs + (long long)xa * C + k] + wxb * res[ya * rs + (long long)xb * C + k])
-              + wyb * (wxa * res[yb * rs + (long long)xa * C + k] + wxb * res[yb * rs + (long long)xb * C + k]);
+    for (int k = 0; k < C; ++k) o[k] = rw_up(base, hb, wb, C, k, i, j, H, W);
+    fw_sample(res, H, W, C, qx, qy, mode, o, true);  // residual added; none at non-finite positions
 }

@@ -49,7 +49,7 @@ def _residual_row(Pr, Or, row, wl, W, nc, seg, tx):
 def _residual_cpu(plate, low, out):
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
-    x0, x1, tx = _axis_tables(W, wl, np.float32(wl / W))
+    x0, _, tx = _axis_tables(W, wl, np.float32(wl / W))
     y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
     seg = axis_segments(x0, wl)
     P = plate.reshape(H, W * C)
@@ -89,9 +89,9 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
     H, W, C = residual.shape
     hb, wb = base.shape[0], base.shape[1]
     hf, wf = field.shape[0], field.shape[1]
-    fx0, fx1, ftx = _axis_tables(W, wf, np.float32(wf / W))
+    fx0, _, ftx = _axis_tables(W, wf, np.float32(wf / W))
     fy0, fy1, fty = _axis_tables(H, hf, np.float32(hf / H))
-    bx0, bx1, btx = _axis_tables(W, wb, np.float32(wb / W))
+    bx0, _, btx = _axis_tables(W, wb, np.float32(wb / W))
     by0, by1, bty = _axis_tables(H, hb, np.float32(hb / H))
     fseg = axis_segments(fx0, wf)
     bseg = axis_segments(bx0, wb)

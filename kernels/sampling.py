@@ -285,13 +285,8 @@ def _split_phases(acc, ev, od, w, wo, c, pad):
         for k in range(c):
             e0[v * c + k] = acc[2 * v * c + k]
             o0[v * c + k] = acc[(2 * v + 1) * c + k]
-    for v in range(-pad, 0):
-        e = border_index(2 * v, w, 2) * c
-        d = border_index(2 * v + 1, w, 2) * c
-        for k in range(c):
-            ev[(v + pad) * c + k] = acc[e + k]
-            od[(v + pad) * c + k] = acc[d + k]
-    for v in range(wo, wo + pad):
+    for m in range(2 * pad):  # the pad cells: v = -pad .. -1, then wo .. wo + pad - 1
+        v = m - pad if m < pad else wo + m - pad
         e = border_index(2 * v, w, 2) * c
         d = border_index(2 * v + 1, w, 2) * c
         for k in range(c):

@@ -15,10 +15,14 @@ __device__ __forceinline__ int fw_border_index(int i, int n, int mode) {
 }
 
 // Bilinear sample of an H x W x C image at index-space (qx, qy) = continuous - 0.5.
+// accumulate: add the sample to o (ResWarp's residual); a non-finite position then adds
+// nothing instead of writing NaN - the CPU twin's gather_row(..., accumulate).
 __device__ __forceinline__ void fw_sample(const float* __restrict__ S, int sh, int sw, int nc,
-                                          float qx, float qy, int mode, float* __restrict__ o) {
+                                          float qx, float qy, int mode, float* __restrict__ o,
+                                          bool accumulate = false) {
     if (!(qx > -1e9f && qx < 1e9f && qy > -1e9f && qy < 1e9f)) {
-        for (int k = 0; k < nc; ++k) o[k] = __int_as_float(0x7fc00000);  // NaN
+        if (!accumulate)
+            for (int k = 0; k < nc; ++k) o[k] = __int_as_float(0x7fc00000);  // NaN
         return;
     }
     float fx = floorf(qx), fy = floorf(qy);
@@ -31,7 +35,8 @@ __device__ __forceinline__ void fw_sample(const float* __restrict__ S, int sh, i
             float p00 = b[k], p10 = b[rs + k];
             float top = p00 + ax * (b[nc + k] - p00);
             float bot = p10 + ax * (b[rs + nc + k] - p10);
-            o[k] = top + ay * (bot - top);
+            float v = top + ay * (bot - top);
+            o[k] = accumulate ? o[k] + v : v;
         }
         return;
     }
@@ -44,8 +49,10 @@ __device__ __forceinline__ void fw_sample(const float* __restrict__ S, int sh, i
     const float* pb = S + ya * rs + (long long)xb * nc;
     const float* pc = S + yb * rs + (long long)xa * nc;
     const float* pd = S + yb * rs + (long long)xb * nc;
-    for (int k = 0; k < nc; ++k)
-        o[k] = wya * (wxa * pa[k] + wxb * pb[k]) + wyb * (wxa * pc[k] + wxb * pd[k]);
+    for (int k = 0; k < nc; ++k) {
+        float v = wya * (wxa * pa[k] + wxb * pb[k]) + wyb * (wxa * pc[k] + wxb * pd[k]);
+        o[k] = accumulate ? o[k] + v : v;
+    }
 }
 
 extern "C" __global__ void warp_bilinear_f32(const float* __restrict__ src, const float* __restrict__ field,

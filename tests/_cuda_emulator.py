@@ -122,18 +122,23 @@ def cuda_function(build_dir: Path):
     return get
 
 
-def fake_cupy() -> types.ModuleType:
-    """numpy standing in for CuPy's array API as the kernels use it; ``empty`` poisoned
-    (NaN for floats, a sentinel for integers) so that unwritten elements show up."""
-    cp = types.ModuleType("cupy")
-
-    def empty(shape, dtype=float, *args, **kwargs):
+def poisoned(empty):
+    """``empty`` whose buffers come filled with NaN (floats) or a sentinel (integers), so an
+    element a kernel never writes shows up in the comparison."""
+    def poisoned_empty(shape, dtype=float, *args, **kwargs):
+        a = empty(shape, dtype, *args, **kwargs)
         dt = np.dtype(dtype)
-        return np.full(shape, np.nan if dt.kind == "f" else np.iinfo(dt).max // 3, dt)
+        a.fill(np.nan if dt.kind == "f" else np.iinfo(dt).max // 3)
+        return a
+    return poisoned_empty
 
+
+def fake_cupy() -> types.ModuleType:
+    """numpy standing in for CuPy's array API as the kernels use it (``empty`` poisoned)."""
+    cp = types.ModuleType("cupy")
     cp.asarray = lambda a, dtype=None: np.array(a, dtype=dtype, copy=True, order="C")
     cp.asnumpy = lambda a: np.array(a, copy=True)
-    cp.empty = empty
+    cp.empty = poisoned(np.empty)
     cp.full = np.full
     cp.ndarray = np.ndarray
     for name in ("float32", "float64", "int32", "int64", "uint32", "uint64", "uint8"):

@@ -1,35 +1,44 @@
-"""GPU parity: each CuPy kernel against its CPU twin (<= 1e-4 relative) on random inputs,
-with every CuPy output buffer poisoned (NaN / sentinel) so unwritten elements show up.
-Skipped without CuPy + a CUDA device (conftest); run them on the device machine."""
+"""GPU parity: each CUDA kernel against its CPU twin (<= 1e-4 relative) on random inputs,
+with every device output buffer poisoned (NaN / sentinel) so unwritten elements show up.
+
+Every test runs twice:
+- ``cuda``: CuPy on a real GPU (``@pytest.mark.gpu``; skipped without one by conftest -
+  run them on the device machine with ``pytest -m gpu``);
+- ``emulated``: the same ``.cu`` sources compiled as host C++ and run thread by thread
+  (``_cuda_emulator``), so a CPU-only CI checks the kernels' indexing, borders and logic. It
+  cannot see races, the memory model or the device's floating point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import _cuda_emulator as emu
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.raster import rasterize
 from facewarp.kernels.sampling import reduce_octave, warp_bilinear
 from facewarp.kernels.triwarp import triangle_warp
 
-pytestmark = pytest.mark.gpu
+_NO_EMULATOR = emu.available()
 
 
-@pytest.fixture(autouse=True)
-def poisoned(monkeypatch):
-    import cupy as cp
+@pytest.fixture(scope="session")
+def emulator_build_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cuda_emulated")
 
-    real_empty = cp.empty
 
-    def empty(shape, dtype=float, *args, **kwargs):
-        a = real_empty(shape, dtype, *args, **kwargs)
-        if np.dtype(dtype).kind == "f":
-            a.fill(np.nan)
-        else:
-            a.fill(np.iinfo(np.dtype(dtype)).max // 3)
-        return a
+@pytest.fixture(autouse=True, params=[
+    pytest.param("cuda", marks=pytest.mark.gpu),
+    pytest.param("emulated", marks=pytest.mark.skipif(_NO_EMULATOR is not None, reason=str(_NO_EMULATOR))),
+])
+def backend(request, monkeypatch, emulator_build_dir):
+    if request.param == "emulated":
+        emu.install(monkeypatch, emulator_build_dir)
+    else:
+        import cupy as cp
 
-    monkeypatch.setattr(cp, "empty", empty)
+        monkeypatch.setattr(cp, "empty", emu.poisoned(cp.empty))
+    return request.param
 
 
 def close(gpu, cpu, rel=1e-4):
@@ -107,3 +116,18 @@ def test_triwarp_parity():
     np.testing.assert_array_equal(g[3], c[3])
     for a, b in zip(g[:3], c[:3]):
         close(a, b)
+
+
+def test_the_emulation_sees_a_wrong_kernel(backend, emulator_build_dir, monkeypatch):
+    # the emulated run is a real check: a .cu whose border rule is off by one fails parity
+    if backend != "emulated":
+        pytest.skip("about the emulator")
+    broken = emulator_build_dir / "broken"
+    broken.mkdir(exist_ok=True)
+    for f in emu.KERNELS.glob("*.cu"):
+        (broken / f.name).write_text(f.read_text())
+    (broken / "reduce.cu").write_text((emu.KERNELS / "reduce.cu").read_text().replace("2 * v - 3 + s", "2 * v - 2 + s"))
+    monkeypatch.setattr(emu, "KERNELS", broken)
+    monkeypatch.setattr(emu, "_libs", {})
+    x = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    assert np.abs(reduce_octave(x, device="cuda") - reduce_octave(x, device="cpu")).max() > 1e-3
