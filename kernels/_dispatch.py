@@ -72,10 +72,11 @@ def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
 ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu
 
 
-# Below this many pixels a kernel runs on the calling thread only: waking numba's worker
-# threads costs more than the work (measured 10-20 ms per call on a loaded 2-core machine,
-# against ~1 ms single-threaded for a 256^2 level).
-SERIAL_BELOW_PIXELS = 1 << 20
+# Below this many pixels (512^2, ~1 ms of work) a kernel runs on the calling thread only.
+# Waking numba's workers costs ~1 us on an idle machine, but on a loaded one a parallel
+# region waits for a descheduled worker (measured 10-20 ms per call). The earlier 1 << 20
+# ran the 960 x 540 pyramid level serially at half speed (4 ms instead of 2 ms per pass).
+SERIAL_BELOW_PIXELS = 1 << 18
 
 
 @contextlib.contextmanager

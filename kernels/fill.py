@@ -11,6 +11,8 @@ coarse fill's own approximation of the border values).
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from numba import njit, prange
@@ -19,11 +21,40 @@ from ._dispatch import FASTMATH, cpu_threads
 from .sampling import _axis_tables
 
 
+@njit(cache=True)
+def _premultiply(values, weight):
+    h, w, k = values.shape
+    out = np.empty_like(values)
+    for i in range(h):
+        for j in range(w):
+            for c in range(k):
+                out[i, j, c] = values[i, j, c] * weight[i, j]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _pull_level(vw, ww, up):
+    """One push-pull step down: the level's own coverage-weighted mean where it is fully
+    covered, the coarser estimate ``up`` where it is empty, a blend by coverage in between.
+    One fused pass (a numpy chain of the same expression cost ~10 temporaries per level)."""
+    h, w, k = vw.shape
+    out = np.empty_like(vw)
+    for i in prange(h):
+        for j in range(w):
+            wt = ww[i, j]
+            a = min(max(wt, np.float32(0.0)), np.float32(1.0))
+            inv = np.float32(1.0) / max(wt, np.float32(1e-12))
+            for c in range(k):
+                out[i, j, c] = a * (vw[i, j, c] * inv) + (np.float32(1.0) - a) * up[i, j, c]
+    return out
+
+
 def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Fill where ``weight == 0`` with coverage-weighted averages from coarser levels."""
-    v = np.asarray(values, np.float32)
-    w = np.asarray(weight, np.float32)
-    levels = [(v * w[..., None], w)]
+    v = np.ascontiguousarray(values, np.float32)
+    w = np.ascontiguousarray(weight, np.float32)
+    v = v.reshape(v.shape[0], v.shape[1], -1)
+    levels = [(_premultiply(v, w), w)]
     while min(levels[-1][1].shape) > 1:
         vw, ww = levels[-1]
         h, wd = ww.shape
@@ -32,30 +63,48 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
         ww2 = cv2.resize(ww, (nw, nh), interpolation=cv2.INTER_AREA).reshape(nh, nw)
         levels.append((vw2, ww2))
     vw, ww = levels[-1]
+    # the top level: its mean where anything is covered (a partial cell's mean, not blended)
     filled = np.where(ww[..., None] > 0, vw / np.maximum(ww, 1e-12)[..., None], 0).astype(np.float32)
     for vw, ww in reversed(levels[:-1]):
         h, wd = ww.shape
         up = cv2.resize(filled, (wd, h), interpolation=cv2.INTER_LINEAR).reshape(h, wd, -1)
-        mean = vw / np.maximum(ww, 1e-12)[..., None]
-        # blend partially covered cells smoothly with the coarser estimate
-        a = np.clip(ww, 0, 1)[..., None]
-        filled = (a * mean + (1 - a) * up).astype(np.float32)
-    return filled
+        filled = _pull_level(vw, ww, up)
+    return filled.reshape(np.shape(values)) if np.ndim(values) == 2 else filled
+
+
+@njit(parallel=True, cache=True)
+def _falloff(values, covered, filled, dist, scale, falloff):
+    """Covered cells keep their values; the others get ``filled`` times the Gaussian of their
+    distance (full-resolution pixels) from the coverage's edge."""
+    h, w, k = values.shape
+    out = np.empty_like(values)
+    half = 0.5 * scale
+    for i in prange(h):
+        for j in range(w):
+            if covered[i, j]:
+                for c in range(k):
+                    out[i, j, c] = values[i, j, c]
+                continue
+            d = max(dist[i, j] * scale - half, 0.0) / falloff
+            f = np.float32(math.exp(-0.5 * d * d))
+            for c in range(k):
+                out[i, j, c] = filled[i, j, c] * f
+    return out
 
 
 def smooth_fill(values: np.ndarray, coverage: np.ndarray, falloff_px: float, scale: float) -> np.ndarray:
     """Coarse fill: push-pull, then Gaussian falloff with the distance (in full-resolution
     pixels, ``scale`` = full / coarse) to the covered region."""
-    cov = (np.asarray(coverage) > 0).astype(np.float32)
-    if not cov.any():
+    covered = np.asarray(coverage) > 0
+    values = np.ascontiguousarray(values, np.float32)
+    if not covered.any():
         return np.zeros_like(values, dtype=np.float32)
-    filled = push_pull(values, cov)
-    dist = cv2.distanceTransform((cov == 0).astype(np.uint8), cv2.DIST_L2, 5) * np.float32(scale)
-    dist = np.maximum(dist - np.float32(0.5 * scale), 0)  # from the coverage's edge, not its last centre
-    fall = np.exp(-0.5 * (dist / max(float(falloff_px), 1e-6)) ** 2).astype(np.float32)
-    out = filled * fall[..., None]
-    out[cov > 0] = values[cov > 0]
-    return out.astype(np.float32)
+    filled = push_pull(values, covered.astype(np.float32))
+    # distance from each uncovered cell centre to the nearest covered one, in coarse cells
+    dist = cv2.distanceTransform((~covered).astype(np.uint8), cv2.DIST_L2, 5)
+    v3 = values.reshape(values.shape[0], values.shape[1], -1)
+    out = _falloff(v3, covered, filled.reshape(v3.shape), dist, float(scale), max(float(falloff_px), 1e-6))
+    return out.reshape(values.shape)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

@@ -180,9 +180,10 @@ def _planes(vx, vy, area, faces, vals):
 
 @njit(parallel=True, cache=True)
 def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill):
-    height, width = tri_id.shape
+    height, width = coverage.shape
     nk = aplane.shape[1]
     hc, wc, kf = fill.shape
+    keep_ids = tri_id.shape[0] == height and tri_id.shape[1] == width  # (0, 0): not wanted
     if kf > 0:
         fx0, fx1, ftx = _axis_tables(width, wc, np.float32(wc / width))
         fy0, fy1, fty = _axis_tables(height, hc, np.float32(hc / height))
@@ -208,7 +209,8 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
         ay = fty[i]
         for j in range(width):
             t = ids[j]
-            tri_id[i, j] = t
+            if keep_ids:
+                tri_id[i, j] = t
             if t < 0:
                 coverage[i, j] = 0.0
                 for k in range(nk):
@@ -227,7 +229,7 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
 
 @dataclass
 class Raster:
-    """``tri_id`` H x W int32 (-1 = not covered), ``values`` H x W x K float32 interpolated
+    """``tri_id`` H x W int32 (-1 = not covered; None when not asked for), ``values`` H x W x K float32 interpolated
     attributes (where not covered: the up-sampled ``fill`` for its channels, else 0),
     ``coverage`` H x W float32 (1 covered, 0 not)."""
 
@@ -237,14 +239,15 @@ class Raster:
 
 
 def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: str = "back",
-              device: str = "auto", fill=None) -> Raster:
+              device: str = "auto", fill=None, ids: bool = True) -> Raster:
     """Rasterise 2D triangles ``xy[faces]`` (continuous pixel coordinates) into ``height x width``.
 
     ``attrs``: V x K per-vertex attributes to interpolate (optional); ``depth``: V per-vertex
     depth keys (smaller = nearer, interpolated linearly in screen space), or None for a
     planar triangulation (ties by triangle index). ``fill``: an optional coarse h x w x Kf
     image (Kf <= K) bilinearly up-sampled into the uncovered pixels of the first Kf attribute
-    channels, in the same pass.
+    channels, in the same pass. ``ids=False``: no ``tri_id`` image (saves writing a full
+    H x W int32 plane when only values and coverage are needed).
     """
     xy = np.ascontiguousarray(xy, dtype=np.float32).astype(np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -275,16 +278,18 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
             sub = np.ascontiguousarray(r.values[..., :fill.shape[2]])
             composite_fill(sub, r.tri_id, fill)
             r.values[..., :fill.shape[2]] = sub
+        if not ids:
+            r.tri_id = None
         return r
     vx, vy, area, owned, counts, tris = _prepare(xy, faces, CULL_MODES[cull], width, height)
     zplane = _planes(vx, vy, area, faces, depth.astype(np.float64)[:, None])
     aplane = _planes(vx, vy, area, faces, attrs.astype(np.float64))
-    tri_id = np.empty((height, width), np.int32)
+    tri_id = np.empty((height, width) if ids else (0, 0), np.int32)
     values = np.empty((height, width, attrs.shape[1]), np.float32)
     coverage = np.empty((height, width), np.float32)
     with cpu_threads(width * height):
         _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill)
-    return Raster(tri_id, values, coverage)
+    return Raster(tri_id if ids else None, values, coverage)
 
 
 def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, cull):

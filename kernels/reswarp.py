@@ -34,8 +34,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
-from .sampling import (_axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row, prep_row,
-                       reduce_octave, upsample_row)
+from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
+                       prep_row, reduce_octave, reduce_row, upsample_row)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -66,6 +66,56 @@ def _residual_cpu(plate, low, out):
             _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
         else:
             _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row):
+    l0 = L[y0[i]]
+    l1 = L[y1[i]]
+    a = ty[i]
+    for q in range(wl * C):
+        row[q] = l0[q] + a * (l1[q] - l0[q])
+    if C == 3:
+        _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
+    else:
+        _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _reduce_residual_cpu(plate, kern, band, low, out):
+    """``low`` = REDUCE(plate) and ``out`` = plate - up(low) in one streaming pass: each task
+    reduces a band of ``band`` coarse rows, then (while the plate rows it read are still in
+    cache) writes the fine residual rows that need only those coarse rows; the rows that
+    straddle a band seam (two per seam) are written in a second, short pass. Same row functions as ``reduce_octave`` and ``residual``: bit-identical to them."""
+    H, W, C = plate.shape
+    hl, wl = low.shape[0], low.shape[1]
+    x0, _, tx = _axis_tables(W, wl, np.float32(wl / W))
+    y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
+    seg = axis_segments(x0, wl)
+    P = plate.reshape(H, W * C)
+    O = out.reshape(H, W * C)
+    L = low.reshape(hl, wl * C)
+    nb = -(-hl // band)
+    for b in prange(nb):
+        acc = np.empty(W * C, np.float32)
+        ev = np.empty((wl + 4) * C, np.float32)
+        od = np.empty((wl + 4) * C, np.float32)
+        row = np.empty(wl * C, np.float32)
+        u0 = b * band
+        u1 = min(hl, u0 + band)
+        for u in range(u0, u1):
+            reduce_row(P, H, W, C, u, kern, acc, ev, od, L[u])
+        # the fine rows whose two coarse rows (y0, y1: the up-sampling's, even when its
+        # weight is 0) both lie in this band
+        for i in range(max(0, 2 * u0 - 2), min(H, 2 * u1 + 2)):
+            if y0[i] >= u0 and y1[i] < u1:
+                _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
+    for b in prange(nb - 1):  # the fine rows that straddle the seam between bands b and b + 1
+        row = np.empty(wl * C, np.float32)
+        u1 = (b + 1) * band
+        for i in range(max(0, 2 * u1 - 4), min(H, 2 * u1 + 4)):
+            if y0[i] < u1 <= y1[i]:
+                _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -246,26 +296,82 @@ def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool, de
     return levels
 
 
+def reduce_and_residual(plate, device: str = "auto", low: np.ndarray | None = None,
+                        out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(reduce_octave(plate), residual(plate, that))`` - on the CPU in one streaming pass
+    (``_reduce_residual_cpu``: the plate is read from memory once instead of twice),
+    bit-identical to the two calls; on CUDA the two kernels in turn. ``low``/``out``:
+    optional C-contiguous float32 buffers to write into (CPU)."""
+    plate = _c(plate)
+    h, w, c = plate.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"reduce_and_residual needs even sizes, got {w}x{h}")
+    if use_cuda(device):
+        low = reduce_octave(plate, device=device)
+        return low, residual(plate, low, device=device)
+    shape = (h // 2, w // 2, c)
+    if low is None or low.shape != shape or low.dtype != np.float32 or not low.flags.c_contiguous:
+        low = np.empty(shape, np.float32)
+    if out is None or out.shape != plate.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        out = np.empty_like(plate)
+    with cpu_threads(h * w):
+        # bands of 16 coarse rows (~40 plate rows, ~1.8 MB at 4K: stays in L2/L3 for the
+        # residual rows); measured 12.0 ms vs 13.8 ms for the two passes at 4K
+        _reduce_residual_cpu(plate, BINOMIAL8, 16, low, out)
+    return low, out
+
+
+def _levels_and_residuals(plate, low_size, multiscale, device):
+    """``decompose`` plus the residuals ``R_k = G_k - up(G_k+1)``, with each exact octave's
+    REDUCE and residual in one pass. Intermediate levels and all residuals are per-thread
+    scratch buffers (each is read once, by the reconstruction that follows); only the
+    last level (the low-res image, returned to callers) is a fresh array."""
+    h, w = plate.shape[:2]
+    sizes = pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)
+    if not multiscale:
+        levels = [plate, area_downsample(plate, *sizes[-1])]
+        return levels, [None]
+    levels, residuals = [plate], []
+    for k, (sw, sh) in enumerate(sizes[1:], start=1):
+        prev = levels[-1]
+        last = k == len(sizes) - 1
+        if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
+            low = None if last else _scratch_buffer((sh, sw, prev.shape[2]), "pyramid")
+            low, res = reduce_and_residual(prev, device=device, low=low, out=_scratch_buffer(prev.shape))
+            residuals.append(res)
+        else:
+            low = antialiased_downsample(prev, sw, sh)
+            residuals.append(None)  # computed by the reconstruction
+        levels.append(low)
+    return levels, residuals
+
+
 def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = "clamp", device: str = "auto",
-            levels: list[np.ndarray] | None = None) -> np.ndarray:
+            levels: list[np.ndarray] | None = None, return_levels: bool = False):
     """Full ResWarp: ``plate`` (H x W x C), the generator's low-res ``result_lr`` (h x w x C),
     ``field`` a backward displacement on any grid (low-res or HD) in pixels of that grid.
     ``levels`` may pass a precomputed :func:`decompose` of the plate (it only depends on
-    the plate and the low-res size)."""
+    the plate and the low-res size); without it the pyramid is built here, each octave's
+    REDUCE fused with its residual. ``return_levels``: return ``(image, low)``, ``low``
+    being the pyramid's last level (what :func:`decompose` would return last)."""
     plate = _c(plate)
     result_lr = _c(result_lr)
     field = _c(field)
     lh, lw = result_lr.shape[:2]
     if levels is None:
-        levels = decompose(plate, (lw, lh), multiscale, device=device)
+        levels, residuals = _levels_and_residuals(plate, (lw, lh), multiscale, device)
+    else:
+        residuals = [None] * (len(levels) - 1)
     out = result_lr
     for k in range(len(levels) - 2, -1, -1):
-        res = residual(levels[k], levels[k + 1], device=device, out=_scratch_buffer(levels[k].shape))
+        res = residuals[k]
+        if res is None:
+            res = residual(levels[k], levels[k + 1], device=device, out=_scratch_buffer(levels[k].shape))
         # intermediate levels go to reused buffers (each is read once, by the next finer
         # level); only the returned full-resolution image is a fresh array
         dst = _scratch_buffer(levels[k].shape, "level") if k > 0 else None
         out = reswarp_add(res, out, field, border=border, device=device, out=dst)
-    return out
+    return (out, levels[-1]) if return_levels else out
 
 
 # --------------------------------------------------------------------------- CUDA path

@@ -294,45 +294,53 @@ def _split_phases(acc, ev, od, w, wo, c, pad):
             od[(v + pad) * c + k] = acc[d + k]
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _reduce2_cpu(src, kern, out):
-    """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis.
+@njit(fastmath=FASTMATH, cache=True)
+def reduce_row(S, h, w, c, u, kern, acc, ev, od, o):
+    """Coarse row ``u`` of the 8-tap 2x reduction into ``o`` (wo * c): fine rows and
+    columns 2u - 3 .. 2u + 4, mirrored past the borders. ``S`` is the source as h x (w * c);
+    ``acc`` (w * c), ``ev``/``od`` ((wo + 4) * c) are work rows.
+
     Written as whole-row expressions so that LLVM vectorises them: the vertical taps as one
     8-row multiply-add, then (polyphase) the even and odd fine pixels of the filtered row in
     two padded rows so that the horizontal taps are contiguous too (the strided form of the
     horizontal pass was ~3x slower)."""
-    h, w, c = src.shape
-    ho, wo = out.shape[0], out.shape[1]
+    wo = w // 2
     k0, k1, k2, k3, k4, k5, k6, k7 = kern[0], kern[1], kern[2], kern[3], kern[4], kern[5], kern[6], kern[7]
     pad = 2  # coarse pixels v-2 .. v+2 of either phase
-    n = (wo + 2 * pad) * c
+    r0, r1 = S[border_index(2 * u - 3, h, 2)], S[border_index(2 * u - 2, h, 2)]
+    r2, r3 = S[border_index(2 * u - 1, h, 2)], S[border_index(2 * u, h, 2)]
+    r4, r5 = S[border_index(2 * u + 1, h, 2)], S[border_index(2 * u + 2, h, 2)]
+    r6, r7 = S[border_index(2 * u + 3, h, 2)], S[border_index(2 * u + 4, h, 2)]
+    for q in range(w * c):
+        acc[q] = (k0 * r0[q] + k1 * r1[q] + k2 * r2[q] + k3 * r3[q]
+                  + k4 * r4[q] + k5 * r5[q] + k6 * r6[q] + k7 * r7[q])
+    # even fine pixels -> ev[v + pad], odd -> od[v + pad]; mirrored past the borders
+    if c == 3:  # a literal channel count lets LLVM vectorise the de-interleave
+        _split_phases(acc, ev, od, w, wo, 3, pad)
+    else:
+        _split_phases(acc, ev, od, w, wo, c, pad)
+    # fine 2v-3 = od[v-2], 2v-2 = ev[v-1], 2v-1 = od[v-1], 2v = ev[v], 2v+1 = od[v], ...
+    # (shifted views indexed by the loop variable: numba then knows every index is
+    # non-negative and drops its wrap-around branch, which is what lets LLVM vectorise)
+    a0, a1, a2, a3 = od[0:], ev[c:], od[c:], ev[2 * c:]
+    a4, a5, a6, a7 = od[2 * c:], ev[3 * c:], od[3 * c:], ev[4 * c:]
+    for q in range(wo * c):
+        o[q] = (k0 * a0[q] + k1 * a1[q] + k2 * a2[q] + k3 * a3[q]
+                + k4 * a4[q] + k5 * a5[q] + k6 * a6[q] + k7 * a7[q])
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _reduce2_cpu(src, kern, out):
+    """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis."""
+    h, w, c = src.shape
+    ho, wo = out.shape[0], out.shape[1]
     S = src.reshape(h, w * c)
     O = out.reshape(ho, wo * c)
     for u in prange(ho):
-        r0, r1 = S[border_index(2 * u - 3, h, 2)], S[border_index(2 * u - 2, h, 2)]
-        r2, r3 = S[border_index(2 * u - 1, h, 2)], S[border_index(2 * u, h, 2)]
-        r4, r5 = S[border_index(2 * u + 1, h, 2)], S[border_index(2 * u + 2, h, 2)]
-        r6, r7 = S[border_index(2 * u + 3, h, 2)], S[border_index(2 * u + 4, h, 2)]
         acc = np.empty(w * c, np.float32)
-        for q in range(w * c):
-            acc[q] = (k0 * r0[q] + k1 * r1[q] + k2 * r2[q] + k3 * r3[q]
-                      + k4 * r4[q] + k5 * r5[q] + k6 * r6[q] + k7 * r7[q])
-        # even fine pixels -> ev[v + pad], odd -> od[v + pad]; mirrored past the borders
-        ev = np.empty(n, np.float32)
-        od = np.empty(n, np.float32)
-        if c == 3:  # a literal channel count lets LLVM vectorise the de-interleave
-            _split_phases(acc, ev, od, w, wo, 3, pad)
-        else:
-            _split_phases(acc, ev, od, w, wo, c, pad)
-        # fine 2v-3 = od[v-2], 2v-2 = ev[v-1], 2v-1 = od[v-1], 2v = ev[v], 2v+1 = od[v], ...
-        # (shifted views indexed by the loop variable: numba then knows every index is
-        # non-negative and drops its wrap-around branch, which is what lets LLVM vectorise)
-        a0, a1, a2, a3 = od[0:], ev[c:], od[c:], ev[2 * c:]
-        a4, a5, a6, a7 = od[2 * c:], ev[3 * c:], od[3 * c:], ev[4 * c:]
-        o = O[u]
-        for q in range(wo * c):
-            o[q] = (k0 * a0[q] + k1 * a1[q] + k2 * a2[q] + k3 * a3[q]
-                    + k4 * a4[q] + k5 * a5[q] + k6 * a6[q] + k7 * a7[q])
+        ev = np.empty((wo + 4) * c, np.float32)
+        od = np.empty((wo + 4) * c, np.float32)
+        reduce_row(S, h, w, c, u, kern, acc, ev, od, O[u])
 
 
 def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:

@@ -76,7 +76,8 @@ def render_displacement(source: Mesh, driving: Mesh, width: int, height: int, *,
         sigma = falloff if falloff > 0 else 0.05 * float(np.hypot(width, height))
         coarse = smooth_fill(rc.values, rc.tri_id >= 0, sigma, 1.0 / sx)
     # one full-resolution pass: raster inside, up-sampled coarse fill outside
-    r = rasterize(pd, driving.faces, width, height, attrs=attrs, depth=keys, cull=cull, device=device, fill=coarse)
+    r = rasterize(pd, driving.faces, width, height, attrs=attrs, depth=keys, cull=cull, device=device, fill=coarse,
+                  ids=False)
     field = r.values if attribute is None else np.ascontiguousarray(r.values[..., :2])
     extra = np.ascontiguousarray(r.values[..., 2:]) if attribute is not None else None
     return field, r.coverage, extra

@@ -69,11 +69,12 @@ class ResWarp(Node):
         if fw > plate.width or fh > plate.height:
             raise self.error(InputError, f"field {fw}x{fh} is larger than the plate", port="field")
         border = field.border if p["border"] == "field" else p["border"]
-        levels = rw.decompose(plate.pixels, (lw, lh), p["mode"] == "multiscale", device=ctx.device)
-        out = rw.reswarp(plate.pixels, result.pixels, field.field, multiscale=p["mode"] == "multiscale",
-                         border=border, device=ctx.device, levels=levels)
+        multiscale = p["mode"] == "multiscale"
+        out, low = rw.reswarp(plate.pixels, result.pixels, field.field, multiscale=multiscale, border=border,
+                              device=ctx.device, return_levels=True)
         md = dict(plate.metadata)
         md["facewarp:reswarp"] = {"mode": p["mode"], "low": [lw, lh],
-                                  "levels": [list(lv.shape[1::-1]) for lv in levels]}
+                                  "levels": [list(s) for s in rw.pyramid_sizes(plate.width, plate.height, lw, lh,
+                                                                                multiscale)]}
         return {"image": Image(out, plate.channels, plate.colorspace, md),
-                "low": Image(levels[-1], plate.channels, plate.colorspace, dict(md))}
+                "low": Image(low, plate.channels, plate.colorspace, dict(md))}

@@ -53,6 +53,11 @@ def test_raster_and_triwarp_write_everything():
         ra._raster_cpu(vx, vy, area, owned, counts, tris, zp, ap, True, tri_id, values, cov, fill)
         assert np.isfinite(values).all() and ((tri_id >= -1) & (tri_id < 60)).all()
         np.testing.assert_array_equal(cov, (tri_id >= 0).astype(np.float32))
+        values2, cov2 = poisoned((h, w, 3)), poisoned((h, w))  # without the id plane: the same
+        ra._raster_cpu(vx, vy, area, owned, counts, tris, zp, ap, True, np.empty((0, 0), np.int32), values2, cov2,
+                       fill)
+        np.testing.assert_array_equal(values2, values)
+        np.testing.assert_array_equal(cov2, cov)
     src = xy + rng.normal(0, 3, xy.shape)
     qp = ra._planes(vx, vy, area, faces.astype(np.int64), src)
     img = rng.random((h, w, 3), dtype=np.float32)
@@ -87,3 +92,44 @@ def test_upsample_row_is_the_two_tap_bilinear_formula(ns, nd, nc):
     a = np.floor(u).astype(int)
     b = np.minimum(a + 1, ns - 1)
     assert np.abs(got - (s[a] + (u - a)[:, None] * (s[b] - s[a]))).max() < 1e-4
+
+
+def _push_pull_float64(v, w):
+    """The push-pull definition, straight numpy in float64 (the reference for the fused kernels)."""
+    import cv2
+
+    levels = [(v * w[..., None], w)]
+    while min(levels[-1][1].shape) > 1:
+        vw, ww = levels[-1]
+        nh, nw = max(1, (ww.shape[0] + 1) // 2), max(1, (ww.shape[1] + 1) // 2)
+        levels.append((cv2.resize(vw, (nw, nh), interpolation=cv2.INTER_AREA).reshape(nh, nw, -1),
+                       cv2.resize(ww, (nw, nh), interpolation=cv2.INTER_AREA).reshape(nh, nw)))
+    vw, ww = levels[-1]
+    filled = np.where(ww[..., None] > 0, vw / np.maximum(ww, 1e-12)[..., None], 0)
+    for vw, ww in reversed(levels[:-1]):
+        up = cv2.resize(filled, (ww.shape[1], ww.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(vw.shape)
+        a = np.clip(ww, 0, 1)[..., None]
+        filled = a * vw / np.maximum(ww, 1e-12)[..., None] + (1 - a) * up
+    return filled
+
+
+@pytest.mark.parametrize("shape,k", [((270, 480), 2), ((37, 51), 3), ((5, 1), 1)])
+def test_smooth_fill_is_push_pull_times_the_distance_falloff(shape, k):
+    import cv2
+
+    from facewarp.kernels.fill import smooth_fill
+
+    rng = np.random.default_rng(k)
+    v = rng.standard_normal(shape + (k,)).astype(np.float32)
+    cov = np.zeros(shape, np.float32)
+    cov[shape[0] // 4: shape[0] // 2 + 1, : shape[1] // 2 + 1] = 1
+    cov[-1, -1] = 1
+    scale, sigma = 8.0, 40.0
+    out = smooth_fill(v, cov, sigma, scale)
+    ref = _push_pull_float64(v.astype(np.float64), cov.astype(np.float64))
+    d = cv2.distanceTransform((cov == 0).astype(np.uint8), cv2.DIST_L2, 5).astype(np.float64)
+    ref *= np.exp(-0.5 * (np.maximum(d * scale - 0.5 * scale, 0) / sigma) ** 2)[..., None]
+    ref[cov > 0] = v[cov > 0]
+    assert out.shape == v.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[cov > 0], v[cov > 0])  # covered cells keep their values exactly
+    assert np.abs(out - ref).max() < 2e-5 * max(1.0, np.abs(ref).max())

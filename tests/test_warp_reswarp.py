@@ -73,6 +73,44 @@ def test_low_res_level_vanilla_is_the_block_average(size, low):
     assert top.std() < 0.8 * direct.std()
 
 
+@pytest.mark.parametrize("h,w,c", [(38, 52, 3), (2, 4, 1), (6, 10, 4), (100, 64, 2), (70, 34, 3)])
+def test_fused_reduce_and_residual_is_the_two_passes_bit_for_bit(h, w, c):
+    from facewarp.kernels.sampling import BINOMIAL8, reduce_octave
+
+    plate = np.random.default_rng(h * w).random((h, w, c), dtype=np.float32)
+    low = reduce_octave(plate, device="cpu")
+    res = rw.residual(plate, low, device="cpu")
+    for band in (1, 2, 3, 16):  # seams between bands: every band size, including 1 coarse row
+        lo = np.full(low.shape, np.nan, np.float32)  # poisoned: every element must be written
+        out = np.full(plate.shape, np.nan, np.float32)
+        rw._reduce_residual_cpu(plate, BINOMIAL8, band, lo, out)
+        np.testing.assert_array_equal(lo, low)
+        np.testing.assert_array_equal(out, res)
+    lo, out = rw.reduce_and_residual(plate, device="cpu")
+    np.testing.assert_array_equal(lo, low)
+    np.testing.assert_array_equal(out, res)
+
+
+@pytest.mark.parametrize("multiscale", [False, True])
+@pytest.mark.parametrize("size,low", [((512, 300), (64, 64)), ((333, 97), (40, 12)), ((256, 256), (32, 32))])
+def test_reswarp_builds_the_same_pyramid_as_decompose(size, low, multiscale):
+    # the internal (fused, scratch-buffered) pyramid gives the result of decompose() + reswarp,
+    # and what it returns is not aliased by the next call's scratch buffers
+    rng = np.random.default_rng(4)
+    plate = rng.random((size[1], size[0], 3), dtype=np.float32)
+    field = smooth_field(*low, 0.05, seed=2)
+    levels = rw.decompose(plate, low, multiscale)
+    result = warp_bilinear(levels[-1], field, device="cpu")
+    ref = rw.reswarp(plate, result, field, multiscale=multiscale, device="cpu", levels=levels)
+    out, top = rw.reswarp(plate, result, field, multiscale=multiscale, device="cpu", return_levels=True)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(top, levels[-1])
+    kept = out.copy(), top.copy()
+    rw.reswarp(plate[::-1].copy(), result, field, multiscale=multiscale, device="cpu", return_levels=True)
+    np.testing.assert_array_equal(out, kept[0])
+    np.testing.assert_array_equal(top, kept[1])
+
+
 def test_pyramid_sizes():
     assert rw.pyramid_sizes(3840, 2160, 128, 128, True) == [(3840, 2160), (1920, 1080), (960, 540), (480, 270),
                                                             (240, 135), (128, 128)]
