@@ -12,6 +12,9 @@ residual is sampled bilinearly with the border mode (``zero``: an outside neighb
 residual) and the sum is written once. (A variant that also computed ``R`` on the fly was
 measured 1.5-2.3x slower on the CPU than materialising ``R`` in a streaming pass; the
 row work is written so that numba vectorises it, see ``sampling.upsample_row``.)
+The multiscale pyramid's octaves use ``reduce_and_residual``: on the CPU one streaming pass
+for REDUCE and the residual (bit-identical to ``reduce_octave`` then ``residual``; on CUDA it
+runs those two kernels).
 
 Pipelines (paper Sec. 3.4):
     vanilla     L = area(plate -> low-res grid); out = up(result) + warp(plate - up(L), up(F))
@@ -45,40 +48,35 @@ def _residual_row(Pr, Or, row, wl, W, nc, seg, tx):
         Or[q] = Pr[q] - Or[q]
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row):
+    """Fine row ``i`` of ``plate - up(low)``; ``row`` (wl * C) is work space."""
+    l0 = L[y0[i]]
+    l1 = L[y1[i]]
+    a = ty[i]
+    for q in range(wl * C):  # the two low-res rows blended once for this output row
+        row[q] = l0[q] + a * (l1[q] - l0[q])
+    if C == 3:  # a literal channel count lets LLVM unroll and vectorise the channel loops
+        _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
+    else:
+        _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
+
+
+@njit(cache=True)
+def _residual_tables(H, W, hl, wl):
+    x0, _, tx = _axis_tables(W, wl, np.float32(wl / W))
+    y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
+    return y0, y1, ty, axis_segments(x0, wl), tx
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _residual_cpu(plate, low, out):
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
-    x0, _, tx = _axis_tables(W, wl, np.float32(wl / W))
-    y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
-    seg = axis_segments(x0, wl)
-    P = plate.reshape(H, W * C)
-    O = out.reshape(H, W * C)
-    L = low.reshape(hl, wl * C)
+    y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
+    P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
     for i in prange(H):
-        row = np.empty(wl * C, np.float32)  # low-res rows blended at this output row
-        l0 = L[y0[i]]
-        l1 = L[y1[i]]
-        a = ty[i]
-        for q in range(wl * C):
-            row[q] = l0[q] + a * (l1[q] - l0[q])
-        if C == 3:  # a literal channel count lets LLVM unroll and vectorise the channel loops
-            _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
-        else:
-            _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
-
-
-@njit(fastmath=FASTMATH, cache=True)
-def _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row):
-    l0 = L[y0[i]]
-    l1 = L[y1[i]]
-    a = ty[i]
-    for q in range(wl * C):
-        row[q] = l0[q] + a * (l1[q] - l0[q])
-    if C == 3:
-        _residual_row(P[i], O[i], row, wl, W, 3, seg, tx)
-    else:
-        _residual_row(P[i], O[i], row, wl, W, C, seg, tx)
+        _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, np.empty(wl * C, np.float32))
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -86,15 +84,12 @@ def _reduce_residual_cpu(plate, kern, band, low, out):
     """``low`` = REDUCE(plate) and ``out`` = plate - up(low) in one streaming pass: each task
     reduces a band of ``band`` coarse rows, then (while the plate rows it read are still in
     cache) writes the fine residual rows that need only those coarse rows; the rows that
-    straddle a band seam (two per seam) are written in a second, short pass. Same row functions as ``reduce_octave`` and ``residual``: bit-identical to them."""
+    straddle a band seam (two per seam) are written in a second, short pass. The same row
+    functions as ``reduce_octave`` and ``residual``: bit-identical to them."""
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
-    x0, _, tx = _axis_tables(W, wl, np.float32(wl / W))
-    y0, y1, ty = _axis_tables(H, hl, np.float32(hl / H))
-    seg = axis_segments(x0, wl)
-    P = plate.reshape(H, W * C)
-    O = out.reshape(H, W * C)
-    L = low.reshape(hl, wl * C)
+    y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
+    P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
     nb = -(-hl // band)
     for b in prange(nb):
         acc = np.empty(W * C, np.float32)
@@ -281,19 +276,7 @@ def decompose(plate: np.ndarray, low_size: tuple[int, int], multiscale: bool, de
     octave aliases its band into the next, and aliases do not move with the warp); with the
     binomial pyramid (Burt & Adelson, the paper's ref. [44]) it is 4 dB better. See
     docs/geometry.md. So the generator's input (``G_last``) depends on the mode."""
-    plate = _c(plate)
-    h, w = plate.shape[:2]
-    sizes = pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)
-    if not multiscale:
-        return [plate, area_downsample(plate, *sizes[-1])]
-    levels = [plate]
-    for sw, sh in sizes[1:]:
-        prev = levels[-1]
-        if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
-            levels.append(reduce_octave(prev, device=device))
-        else:
-            levels.append(antialiased_downsample(prev, sw, sh))
-    return levels
+    return _pyramid(_c(plate), low_size, multiscale, device, with_residuals=False)[0]
 
 
 def reduce_and_residual(plate, device: str = "auto", low: np.ndarray | None = None,
@@ -315,34 +298,35 @@ def reduce_and_residual(plate, device: str = "auto", low: np.ndarray | None = No
     if out is None or out.shape != plate.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         out = np.empty_like(plate)
     with cpu_threads(h * w):
-        # bands of 16 coarse rows (~40 plate rows, ~1.8 MB at 4K: stays in L2/L3 for the
-        # residual rows); measured 12.0 ms vs 13.8 ms for the two passes at 4K
+        # bands of 16 coarse rows (~40 plate rows, ~1.8 MB at 4K: still in cache for the
+        # residual rows); measured 11.5 ms vs 13.8 ms for the two passes at 4K
         _reduce_residual_cpu(plate, BINOMIAL8, 16, low, out)
     return low, out
 
 
-def _levels_and_residuals(plate, low_size, multiscale, device):
-    """``decompose`` plus the residuals ``R_k = G_k - up(G_k+1)``, with each exact octave's
-    REDUCE and residual in one pass. Intermediate levels and all residuals are per-thread
-    scratch buffers (each is read once, by the reconstruction that follows); only the
-    last level (the low-res image, returned to callers) is a fresh array."""
+def _pyramid(plate, low_size, multiscale, device, with_residuals):
+    """``(levels, residuals)``: the levels of :func:`decompose`, fresh arrays; or, with
+    ``with_residuals`` (the reconstruction's own pyramid), also ``R_k = G_k - up(G_k+1)`` where
+    an exact octave gives it for free (each octave's REDUCE fused with its residual), else
+    None. There the intermediate levels and all residuals are per-thread scratch buffers (each
+    is read once, by the reconstruction that follows); the last level is always fresh."""
     h, w = plate.shape[:2]
     sizes = pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)
     if not multiscale:
-        levels = [plate, area_downsample(plate, *sizes[-1])]
-        return levels, [None]
+        return [plate, area_downsample(plate, *sizes[-1])], [None]
     levels, residuals = [plate], []
     for k, (sw, sh) in enumerate(sizes[1:], start=1):
         prev = levels[-1]
-        last = k == len(sizes) - 1
-        if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
-            low = None if last else _scratch_buffer((sh, sw, prev.shape[2]), "pyramid")
-            low, res = reduce_and_residual(prev, device=device, low=low, out=_scratch_buffer(prev.shape))
-            residuals.append(res)
-        else:
+        res = None
+        if prev.shape[1] != 2 * sw or prev.shape[0] != 2 * sh:
             low = antialiased_downsample(prev, sw, sh)
-            residuals.append(None)  # computed by the reconstruction
+        elif not with_residuals:
+            low = reduce_octave(prev, device=device)
+        else:
+            low = None if k == len(sizes) - 1 else _scratch_buffer((sh, sw, prev.shape[2]), "pyramid")
+            low, res = reduce_and_residual(prev, device=device, low=low, out=_scratch_buffer(prev.shape))
         levels.append(low)
+        residuals.append(res)
     return levels, residuals
 
 
@@ -359,7 +343,7 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
     field = _c(field)
     lh, lw = result_lr.shape[:2]
     if levels is None:
-        levels, residuals = _levels_and_residuals(plate, (lw, lh), multiscale, device)
+        levels, residuals = _pyramid(plate, (lw, lh), multiscale, device, with_residuals=True)
     else:
         residuals = [None] * (len(levels) - 1)
     out = result_lr
