@@ -38,7 +38,7 @@ from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
 from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
-                       prep_row, reduce_octave, reduce_row, upsample_row)
+                       prep_row, reduce_octave, reduce_octave_device, reduce_row, upsample_row)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -222,11 +222,11 @@ def reswarp_add(residual_hd, base, field, border: str = "clamp", device: str = "
     _check_coarse("base", base, residual_hd)
     if field.shape[2] != 2:
         raise ValueError(f"field must be h x w x 2, got {field.shape}")
-    fsx = np.float32(W / field.shape[1])
-    fsy = np.float32(H / field.shape[0])
     mode = border_code(border)
     if use_cuda(device):
-        return _reswarp_add_cuda(residual_hd, base, field, fsx, fsy, mode)
+        return _reswarp_add_cuda(residual_hd, base, field, mode)
+    fsx = np.float32(W / field.shape[1])
+    fsy = np.float32(H / field.shape[0])
     if out is None or out.shape != residual_hd.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         out = np.empty_like(residual_hd)
     with cpu_threads(H * W):
@@ -342,6 +342,12 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
     result_lr = _c(result_lr)
     field = _c(field)
     lh, lw = result_lr.shape[:2]
+    _check_coarse("result_lr", result_lr, plate)
+    if field.ndim != 3 or field.shape[2] != 2:
+        raise ValueError(f"field must be h x w x 2, got {field.shape}")
+    if use_cuda(device):
+        out, low = _reswarp_cuda(plate, result_lr, field, multiscale, border_code(border), levels)
+        return (out, low) if return_levels else out
     if levels is None:
         levels, residuals = _pyramid(plate, (lw, lh), multiscale, device, with_residuals=True)
     else:
@@ -359,29 +365,82 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
 
 
 # --------------------------------------------------------------------------- CUDA path
+# Host wrappers of the primitives (one upload, one kernel, one download) and the whole
+# reconstruction on the device (``_reswarp_cuda``): chaining the host wrappers would move
+# about ten full frames across the bus for a 4K multiscale ResWarp, several times the
+# kernels' own time.
 
 
 def _residual_cuda(plate, low):
     import cupy as cp
 
-    H, W, C = plate.shape
-    d_plate, d_low = cp.asarray(plate), cp.asarray(low)
+    return cp.asnumpy(residual_device(cp.asarray(plate), cp.asarray(low)))
+
+
+def _reswarp_add_cuda(residual_hd, base, field, mode):
+    import cupy as cp
+
+    return cp.asnumpy(reswarp_add_device(cp.asarray(residual_hd), cp.asarray(base), cp.asarray(field), mode))
+
+
+def residual_device(d_plate, d_low):
+    """``residual`` of C-contiguous float32 CuPy arrays (H x W x C, h x w x C), on the device."""
+    import cupy as cp
+
+    H, W, C = d_plate.shape
     out = cp.empty((H, W, C), cp.float32)
     grid, block = grid_1d(H * W)
     cuda_function("reswarp", "residual_f32")(grid, block, (
-        d_plate, d_low, out, np.int32(H), np.int32(W), np.int32(C), np.int32(low.shape[0]), np.int32(low.shape[1])))
-    return cp.asnumpy(out)
+        d_plate, d_low, out, np.int32(H), np.int32(W), np.int32(C), np.int32(d_low.shape[0]),
+        np.int32(d_low.shape[1])))
+    return out
 
 
-def _reswarp_add_cuda(residual_hd, base, field, fsx, fsy, mode):
+def reswarp_add_device(d_res, d_base, d_field, mode: int):
+    """``reswarp_add`` of C-contiguous float32 CuPy arrays (``mode``: ``border_code``), on the
+    device; the field's values are rescaled from its grid to the residual's, as on the CPU."""
     import cupy as cp
 
-    H, W, C = residual_hd.shape
-    d_res, d_base, d_field = cp.asarray(residual_hd), cp.asarray(base), cp.asarray(field)
+    H, W, C = d_res.shape
+    hf, wf = d_field.shape[0], d_field.shape[1]
     out = cp.empty((H, W, C), cp.float32)
     grid, block = grid_1d(H * W)
     cuda_function("reswarp", "reswarp_add_f32")(grid, block, (
         d_res, d_base, d_field, out, np.int32(H), np.int32(W), np.int32(C),
-        np.int32(base.shape[0]), np.int32(base.shape[1]), np.int32(field.shape[0]), np.int32(field.shape[1]),
-        np.float32(fsx), np.float32(fsy), np.int32(mode)))
-    return cp.asnumpy(out)
+        np.int32(d_base.shape[0]), np.int32(d_base.shape[1]), np.int32(hf), np.int32(wf),
+        np.float32(W / wf), np.float32(H / hf), np.int32(mode)))
+    return out
+
+
+def _reswarp_cuda(plate, result_lr, field, multiscale, mode, levels):
+    """``reswarp`` on the device: the plate goes up once and the image comes down once; the
+    pyramid, residuals and intermediate results stay on the device. Returns ``(image, low)``
+    on the host. Steps without a CUDA twin run on the host on small images only: the vanilla
+    box average (its input is the host plate, its output the low-res grid) and the last,
+    non-octave, anti-aliased step of the multiscale pyramid (e.g. 240 x 135 -> 128 x 128)."""
+    import cupy as cp
+
+    H, W = plate.shape[:2]
+    lh, lw = result_lr.shape[:2]
+    if levels is not None:
+        d_levels = [cp.asarray(lv) for lv in levels]
+        low = levels[-1]
+    else:
+        sizes = pyramid_sizes(W, H, lw, lh, multiscale)
+        d_levels = [cp.asarray(plate)]
+        if not multiscale:
+            low = area_downsample(plate, *sizes[-1])
+            d_levels.append(cp.asarray(low))
+        else:
+            for sw, sh in sizes[1:]:
+                prev = d_levels[-1]
+                if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
+                    d_levels.append(reduce_octave_device(prev))
+                else:
+                    d_levels.append(cp.asarray(antialiased_downsample(cp.asnumpy(prev), sw, sh)))
+            low = cp.asnumpy(d_levels[-1])
+    d_field = cp.asarray(field)
+    d_out = cp.asarray(result_lr)
+    for k in range(len(d_levels) - 2, -1, -1):
+        d_out = reswarp_add_device(residual_device(d_levels[k], d_levels[k + 1]), d_out, d_field, mode)
+    return cp.asnumpy(d_out), low

@@ -363,12 +363,18 @@ def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:
 def _reduce_octave_cuda(src3: np.ndarray) -> np.ndarray:
     import cupy as cp
 
-    h, w, c = src3.shape
-    d_src = cp.asarray(src3)
+    return cp.asnumpy(reduce_octave_device(cp.asarray(src3)))
+
+
+def reduce_octave_device(d_src):
+    """``reduce_octave`` of a C-contiguous h x w x c float32 CuPy array, result on the device."""
+    import cupy as cp
+
+    h, w, c = d_src.shape
     out = cp.empty((h // 2, w // 2, c), cp.float32)
     grid, block = grid_1d(out.size)
     cuda_function("reduce", "reduce2_binomial8_f32")(grid, block, (d_src, out, np.int32(h), np.int32(w), np.int32(c)))
-    return cp.asnumpy(out)
+    return out
 
 
 def antialiased_downsample(src: np.ndarray, width: int, height: int) -> np.ndarray:

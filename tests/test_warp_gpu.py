@@ -83,6 +83,33 @@ def test_reswarp_parity(border, channels):
     close(rw.residual(plate, result, device="cuda"), rw.residual(plate, result, device="cpu"))
 
 
+@pytest.mark.parametrize("multiscale", [False, True])
+def test_reswarp_on_the_device_moves_each_full_frame_once(multiscale, monkeypatch):
+    # the plate goes up once and the image comes down once; the pyramid, the residuals and
+    # the intermediate results stay on the device (chained host calls moved ~10 frames)
+    import cupy as cp
+
+    plate = np.random.default_rng(6).random((216, 384, 3), dtype=np.float32)
+    result = np.random.default_rng(7).random((24, 24, 3), dtype=np.float32)
+    field = np.random.default_rng(8).normal(0, 2, (24, 24, 2)).astype(np.float32)
+    moved = {"up": 0, "down": 0}
+
+    def counting(fn, key):
+        def wrapped(a, *args, **kwargs):
+            if np.size(a) >= plate.size:
+                moved[key] += 1
+            return fn(a, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(cp, "asarray", counting(cp.asarray, "up"))
+    monkeypatch.setattr(cp, "asnumpy", counting(cp.asnumpy, "down"))
+    out, low = rw.reswarp(plate, result, field, multiscale=multiscale, device="cuda", return_levels=True)
+    assert moved == {"up": 1, "down": 1}
+    ref, ref_low = rw.reswarp(plate, result, field, multiscale=multiscale, device="cpu", return_levels=True)
+    close(out, ref)
+    close(low, ref_low)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_raster_parity(seed):
     rng = np.random.default_rng(seed)
