@@ -109,6 +109,10 @@ def test_reswarp_builds_the_same_pyramid_as_decompose(size, low, multiscale):
     rw.reswarp(plate[::-1].copy(), result, field, multiscale=multiscale, device="cpu", return_levels=True)
     np.testing.assert_array_equal(out, kept[0])
     np.testing.assert_array_equal(top, kept[1])
+    # the work buffers: the residual at the plate's size at least, all freed on request
+    assert rw.release_scratch() >= plate.nbytes
+    assert rw.release_scratch() == 0
+    np.testing.assert_array_equal(rw.reswarp(plate, result, field, multiscale=multiscale, device="cpu"), ref)
 
 
 def test_pyramid_sizes():
