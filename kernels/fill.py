@@ -68,7 +68,8 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     for vw, ww in reversed(levels[:-1]):
         h, wd = ww.shape
         up = cv2.resize(filled, (wd, h), interpolation=cv2.INTER_LINEAR).reshape(h, wd, -1)
-        filled = _pull_level(vw, ww, up)
+        with cpu_threads(h * wd):
+            filled = _pull_level(vw, ww, up)
     return filled.reshape(np.shape(values)) if np.ndim(values) == 2 else filled
 
 
@@ -103,7 +104,8 @@ def smooth_fill(values: np.ndarray, coverage: np.ndarray, falloff_px: float, sca
     # distance from each uncovered cell centre to the nearest covered one, in coarse cells
     dist = cv2.distanceTransform((~covered).astype(np.uint8), cv2.DIST_L2, 5)
     v3 = values.reshape(values.shape[0], values.shape[1], -1)
-    out = _falloff(v3, covered, filled.reshape(v3.shape), dist, float(scale), max(float(falloff_px), 1e-6))
+    with cpu_threads(covered.size):
+        out = _falloff(v3, covered, filled.reshape(v3.shape), dist, float(scale), max(float(falloff_px), 1e-6))
     return out.reshape(values.shape)
 
 
