@@ -3,10 +3,11 @@
 ``smooth_fill`` works on a coarse copy: push-pull (coverage-weighted pyramid averages
 pulled back down) gives every uncovered pixel the average of the nearest covered region,
 then a Gaussian falloff ``exp(-0.5 (d / falloff)^2)`` of the distance ``d`` to the coverage
-takes it smoothly to zero. ``composite_fill`` writes the bilinearly up-sampled coarse fill
-into the uncovered pixels of the full-resolution raster in one pass (covered pixels keep
-their exact rasterised values, so there is no seam at the coverage border other than the
-coarse fill's own approximation of the border values).
+takes it smoothly to zero. The rasteriser (``raster.rasterize(fill=...)``, CPU and CUDA)
+writes the bilinearly up-sampled coarse fill into the uncovered pixels of the full-resolution
+raster in its own pass (covered pixels keep their exact rasterised values, so there is no
+seam at the coverage border other than the coarse fill's own approximation of the border
+values).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, cpu_threads
-from .sampling import _axis_tables
+from ._dispatch import cpu_threads
 
 
 @njit(cache=True)
@@ -107,31 +107,3 @@ def smooth_fill(values: np.ndarray, coverage: np.ndarray, falloff_px: float, sca
     with cpu_threads(covered.size):
         out = _falloff(v3, covered, filled.reshape(v3.shape), dist, float(scale), max(float(falloff_px), 1e-6))
     return out.reshape(values.shape)
-
-
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _composite_cpu(values, tri_id, coarse):
-    h, w, k = values.shape
-    hc, wc = coarse.shape[0], coarse.shape[1]
-    x0, x1, tx = _axis_tables(w, wc, np.float32(wc / w))
-    y0, y1, ty = _axis_tables(h, hc, np.float32(hc / h))
-    for i in prange(h):
-        a = ty[i]
-        r0 = y0[i]
-        r1 = y1[i]
-        for j in range(w):
-            if tri_id[i, j] >= 0:
-                continue
-            b = tx[j]
-            for c in range(k):
-                t0 = coarse[r0, x0[j], c] + b * (coarse[r0, x1[j], c] - coarse[r0, x0[j], c])
-                t1 = coarse[r1, x0[j], c] + b * (coarse[r1, x1[j], c] - coarse[r1, x0[j], c])
-                values[i, j, c] = t0 + a * (t1 - t0)
-
-
-def composite_fill(values: np.ndarray, tri_id: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-    """In place: uncovered pixels (``tri_id < 0``) of ``values`` get the up-sampled ``coarse``."""
-    coarse = np.ascontiguousarray(coarse, np.float32).reshape(coarse.shape[0], coarse.shape[1], -1)
-    with cpu_threads(values.shape[0] * values.shape[1]):
-        _composite_cpu(values, tri_id, coarse)
-    return values

@@ -4,8 +4,10 @@
 // packs (ordered float32 depth << 32 | triangle id) and atomicMin's it into the 64-bit
 // z-buffer (smaller depth wins; ties -> smaller id). raster_resolve then interpolates the
 // attributes with the winning triangle's barycentric planes, one thread per pixel, and
-// writes every output element (uncovered: id -1, attributes 0).
+// writes every output element (uncovered: id -1; the first kf attributes the bilinearly
+// up-sampled coarse ``fill`` (hc x wc x kf), the others 0 - as the CPU twin).
 #include "raster_common.cu"
+#include "upsample_common.cu"
 
 __device__ __forceinline__ unsigned int fw_ordered(float z) {
     unsigned int u = __float_as_uint(z);
@@ -44,6 +46,7 @@ extern "C" __global__ void raster_depth(const double* __restrict__ xy, const int
 extern "C" __global__ void raster_resolve(const double* __restrict__ xy, const int* __restrict__ faces,
                                           const float* __restrict__ attrs, int nk,
                                           const unsigned long long* __restrict__ zbuf, int width, int height,
+                                          const float* __restrict__ fill, int hc, int wc, int kf,
                                           int* __restrict__ tri_id, float* __restrict__ values) {
     long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= (long long)width * height) return;
@@ -51,7 +54,8 @@ extern "C" __global__ void raster_resolve(const double* __restrict__ xy, const i
     float* out = values + p * nk;
     if (key == 0xFFFFFFFFFFFFFFFFull) {
         tri_id[p] = -1;
-        for (int k = 0; k < nk; ++k) out[k] = 0.0f;
+        int i = (int)(p / width), j = (int)(p % width);
+        for (int k = 0; k < nk; ++k) out[k] = k < kf ? fw_up(fill, hc, wc, kf, k, i, j, height, width) : 0.0f;
         return;
     }
     int t = (int)(key & 0xFFFFFFFFu);

@@ -271,13 +271,7 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
     if fill.shape[2] > attrs.shape[1]:
         raise ValueError(f"fill has {fill.shape[2]} channels, attrs only {attrs.shape[1]}")
     if use_cuda(device):
-        r = _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull])
-        if fill.shape[2]:
-            from .fill import composite_fill
-
-            sub = np.ascontiguousarray(r.values[..., :fill.shape[2]])
-            composite_fill(sub, r.tri_id, fill)
-            r.values[..., :fill.shape[2]] = sub
+        r = _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull], fill)
         if not ids:
             r.tri_id = None
         return r
@@ -292,10 +286,17 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
     return Raster(tri_id if ids else None, values, coverage)
 
 
-def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, cull):
+def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, cull, d_fill=None):
     """CuPy arrays in (xy float64 V x 2, faces int32 F x 3, attrs float32 V x K, depth float32
-    V), CuPy arrays out (tri_id, values): the two kernels only, for timing and chaining."""
+    V, optional fill float32 h x w x Kf), CuPy arrays out (tri_id, values): the two kernels
+    only, for timing and chaining."""
     import cupy as cp
+
+    if d_fill is None:
+        d_fill = cp.zeros((1, 1, 1), cp.float32)
+        kf = 0
+    else:
+        kf = int(d_fill.shape[2])
 
     nt = int(d_faces.shape[0])
     nk = int(d_attrs.shape[1])
@@ -309,13 +310,15 @@ def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, 
     values = cp.empty((height, width, nk), cp.float32)
     grid, block = grid_1d(height * width)
     cuda_function("raster", "raster_resolve")(grid, block, (
-        d_xy, d_faces, d_attrs, np.int32(nk), zbuf, np.int32(width), np.int32(height), tri_id, values))
+        d_xy, d_faces, d_attrs, np.int32(nk), zbuf, np.int32(width), np.int32(height), d_fill,
+        np.int32(d_fill.shape[0]), np.int32(d_fill.shape[1]), np.int32(kf), tri_id, values))
     return tri_id, values
 
 
-def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull):
+def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull, fill):
     import cupy as cp
 
     tri_id, values = rasterize_device(cp.asarray(xy), cp.asarray(faces.astype(np.int32)), width, height,
-                                      cp.asarray(attrs), cp.asarray(depth), use_depth, cull)
+                                      cp.asarray(attrs), cp.asarray(depth), use_depth, cull,
+                                      cp.asarray(fill) if fill.shape[2] else None)
     return Raster(cp.asnumpy(tri_id), cp.asnumpy(values), cp.asnumpy((tri_id >= 0).astype(cp.float32)))

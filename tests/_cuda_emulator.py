@@ -140,6 +140,7 @@ def fake_cupy() -> types.ModuleType:
     cp.asnumpy = lambda a: np.array(a, copy=True)
     cp.empty = poisoned(np.empty)
     cp.full = np.full
+    cp.zeros = np.zeros
     cp.ndarray = np.ndarray
     for name in ("float32", "float64", "int32", "int64", "uint32", "uint64", "uint8"):
         setattr(cp, name, getattr(np, name))

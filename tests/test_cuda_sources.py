@@ -29,5 +29,5 @@ def test_cuda_source_compiles_with_nvcc(source, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "warning" not in proc.stderr.lower(), proc.stderr
     ptx = (tmp_path / (source.stem + ".ptx")).read_text()
-    if source.stem != "raster_common":
+    if not source.stem.endswith("_common"):  # the shared device-code files have no kernels
         assert ".entry" in ptx  # kernels were emitted

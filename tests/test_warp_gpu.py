@@ -119,13 +119,16 @@ def test_raster_parity(seed):
     faces = rng.integers(0, nv, (500, 3))
     depth = rng.uniform(1, 10, nv).astype(np.float32)
     attrs = rng.normal(0, 5, (nv, 5)).astype(np.float32)
-    for cull in ("back", "none"):
-        g = rasterize(xy, faces, w, h, attrs=attrs, depth=depth, cull=cull, device="cuda")
-        c = rasterize(xy, faces, w, h, attrs=attrs, depth=depth, cull=cull, device="cpu")
+    fill = rng.normal(0, 5, (15, 20, 3)).astype(np.float32)  # up-sampled into the uncovered pixels
+    for cull, fill_, nf in (("back", None, 500), ("none", None, 500), ("back", fill, 40)):  # 40: holes
+        g = rasterize(xy, faces[:nf], w, h, attrs=attrs, depth=depth, cull=cull, device="cuda", fill=fill_)
+        c = rasterize(xy, faces[:nf], w, h, attrs=attrs, depth=depth, cull=cull, device="cpu", fill=fill_)
         np.testing.assert_array_equal(g.tri_id >= 0, c.tri_id >= 0)
         same = g.tri_id == c.tri_id
         assert same.mean() > 0.999  # differences only at float32 depth ties
         close(g.values[same], c.values[same])
+        if fill_ is not None:
+            assert (c.tri_id < 0).mean() > 0.05 and np.abs(c.values[c.tri_id < 0, :3]).max() > 1  # filled holes
 
 
 def test_triwarp_parity():
