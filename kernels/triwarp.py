@@ -125,7 +125,7 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
         raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
     mode = border_code(border)
     if use_cuda(device):
-        out, field, out_attrs, tri_id = _triwarp_cuda(img, dst, src, faces, attrs, mode)
+        out, field, out_attrs, tri_id = _triwarp_cuda(img, dst, src, faces, attrs, mode, want_ids)
     else:
         vx, vy, area, owned, counts, tris = _prepare(dst, faces, 0, w, h)
         qplane = _planes(vx, vy, area, faces, src)
@@ -139,7 +139,7 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
     return (out[..., 0] if squeeze else out), field, out_attrs, (tri_id if want_ids else None)
 
 
-def _triwarp_cuda(img, dst, src, faces, attrs, mode):
+def _triwarp_cuda(img, dst, src, faces, attrs, mode, want_ids=True):
     import cupy as cp
 
     h, w, c = img.shape
@@ -160,4 +160,4 @@ def _triwarp_cuda(img, dst, src, faces, attrs, mode):
     cuda_function("triwarp", "triwarp_resolve")(grid, block, (
         d_img, np.int32(h), np.int32(w), np.int32(c), d_dst, d_src, d_faces, d_attrs, np.int32(attrs.shape[1]),
         tri_id, np.int32(mode), out, field, out_attrs))
-    return cp.asnumpy(out), cp.asnumpy(field), cp.asnumpy(out_attrs), cp.asnumpy(tri_id)
+    return cp.asnumpy(out), cp.asnumpy(field), cp.asnumpy(out_attrs), (cp.asnumpy(tri_id) if want_ids else None)

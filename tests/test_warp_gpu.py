@@ -146,6 +146,9 @@ def test_triwarp_parity():
     np.testing.assert_array_equal(g[3], c[3])
     for a, b in zip(g[:3], c[:3]):
         close(a, b)
+    g2 = triangle_warp(img, dst, src, faces, attrs=attrs, device="cuda", want_ids=False)
+    assert g2[3] is None
+    np.testing.assert_array_equal(g2[0], g[0])
 
 
 def test_the_emulation_sees_a_wrong_kernel(backend, emulator_build_dir, monkeypatch):
