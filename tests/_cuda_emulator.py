@@ -133,6 +133,25 @@ def poisoned(empty):
     return poisoned_empty
 
 
+def _fake_cuda() -> types.SimpleNamespace:
+    """``cupy.cuda``'s timing API as the benchmark uses it (host clock; launches are synchronous)."""
+    import time
+
+    class Event:
+        def record(self):
+            self.t = time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+    class Device:
+        def synchronize(self):
+            pass
+
+    return types.SimpleNamespace(Event=Event, Device=Device,
+                                 get_elapsed_time=lambda s, e: 1000.0 * (e.t - s.t))
+
+
 def fake_cupy() -> types.ModuleType:
     """numpy standing in for CuPy's array API as the kernels use it (``empty`` poisoned)."""
     cp = types.ModuleType("cupy")
@@ -141,6 +160,8 @@ def fake_cupy() -> types.ModuleType:
     cp.empty = poisoned(np.empty)
     cp.full = np.full
     cp.zeros = np.zeros
+    cp.empty_like = lambda a, dtype=None: cp.empty(np.shape(a), a.dtype if dtype is None else dtype)
+    cp.cuda = _fake_cuda()
     cp.ndarray = np.ndarray
     for name in ("float32", "float64", "int32", "int64", "uint32", "uint64", "uint8"):
         setattr(cp, name, getattr(np, name))

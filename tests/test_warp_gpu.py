@@ -151,6 +151,20 @@ def test_triwarp_parity():
     np.testing.assert_array_equal(g2[0], g[0])
 
 
+def test_the_gpu_benchmark_runs_end_to_end(monkeypatch, capsys):
+    # the benchmark's --device cuda path (every op, the bandwidth / reconstruction / raster
+    # section) on a small frame, so that a GPU session does not find its bugs
+    from facewarp.benchmarks import bench_geometry as bench
+
+    monkeypatch.setattr(bench, "W", 512)
+    monkeypatch.setattr(bench, "H", 288)
+    assert bench.main(["--device", "cuda", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for what in ("ResWarp multiscale", "DisplacementRender", "GPU reswarp_add", "GPU multiscale reconstruction",
+                 "GPU raster"):
+        assert what in out
+
+
 def test_the_emulation_sees_a_wrong_kernel(backend, emulator_build_dir, monkeypatch):
     # the emulated run is a real check: a .cu whose border rule is off by one fails parity
     if backend != "emulated":
