@@ -18,6 +18,7 @@ from facewarp.graph import registry
 from facewarp.graph.context import DEVICES, parse_frames
 from facewarp.graph.errors import EXIT_INVALID, EXIT_OK, EXIT_RENDER_FAILED, FacewarpError, OutputExistsError, UsageError
 from facewarp.graph.evaluate import Evaluator
+from facewarp.graph.files import atomic_output
 from facewarp.graph.preset import load_preset
 from facewarp.graph.sequence import frames_on_disk, has_token
 
@@ -191,12 +192,10 @@ def cmd_run(args) -> int:
 
 
 def _write_json(path: str, data) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.partial-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    # stats are a report the user asked for: replacing is expected
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
-    os.replace(tmp, path)  # stats are a report the user asked for: replacing is expected
 
 
 def cmd_nodes(args) -> int:

@@ -28,6 +28,7 @@ import yaml
 
 from .context import Context, parse_frames
 from .errors import FacewarpError, PresetError, UsageError, ValidationError
+from .files import atomic_output
 from .graph import Graph, split_ref
 from .schema import PARAM_KINDS, Param
 
@@ -169,12 +170,8 @@ class Preset:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
     def save(self, path: str, overwrite: bool = False) -> None:
-        from facewarp.nodes._plateio import commit_file, temp_path_for
-
-        tmp = temp_path_for(path)
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_output(path, overwrite) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             fh.write(self.dumps())
-        commit_file(tmp, path, overwrite)
 
 
 def _plain(value):

@@ -27,11 +27,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from facewarp.graph.files import atomic_output
 
 JOINT_NAMES = ("global", "neck", "jaw", "eye_l", "eye_r")
 N_FLAME_SHAPE = 300  # FLAME's shapedirs hold 300 shape then 100 expression components
@@ -119,15 +120,8 @@ def save_npz_atomic(path, arrays: dict, overwrite: bool = False) -> None:
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".npz", dir=str(path.parent))
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite) as tmp:  # the temp name keeps .npz: savez adds none
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def model_from_npz(path) -> FaceModel:

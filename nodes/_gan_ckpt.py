@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+
+from facewarp.graph.files import atomic_output
 
 FORMAT = "facewarp-gan/1"
 
@@ -29,46 +30,23 @@ class CheckpointError(ValueError):
     """The file is not a checkpoint we can read safely."""
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    """A temp file beside ``path`` with the permissions a plain open() would give (mkstemp
-    makes it 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
-
-
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write atomically (temp file in the same folder + os.replace)."""
     path = Path(path)
     meta = dict(meta)
     meta.setdefault("format", FORMAT)
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    with atomic_output(path, overwrite=True) as tmp:  # a run rewrites its own checkpoint
         save_file(clean, tmp, metadata={"facewarp": json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        f.write(data)
     return path
 
 

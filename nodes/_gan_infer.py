@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._gan_ckpt import CheckpointError, _atomic_target, load_checkpoint, sub_state
+from facewarp.graph.files import atomic_output
+
+from ._gan_ckpt import CheckpointError, load_checkpoint, sub_state
 from ._hrhgan_nets import HrhGenerator, complete
 from ._wggan_nets import WgGenerator
 
@@ -138,9 +140,8 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
     s = int(size or meta.get("size") or 256)
     cin = IN_CHANNELS[kind]
     dummy = torch.rand(1, cin, s, s, generator=torch.Generator().manual_seed(0))
-    fd, tmp = _atomic_target(out)
-    os.close(fd)
-    try:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out, overwrite) as tmp:  # a failed export or parity check leaves nothing
         # the legacy TorchScript exporter: the dynamo exporter of torch 2.x needs onnxscript
         torch.onnx.export(module, (dummy,), tmp, input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=opset,
@@ -166,10 +167,6 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
             diff = float(np.abs(ref - got).max())
             if not diff <= tolerance:
                 raise RuntimeError(f"ONNX parity check failed: max |torch - onnxruntime| = {diff:.3g} > {tolerance:g}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return {"path": str(out), "kind": kind, "size": s, "max_abs_diff": diff}
 
 

@@ -6,7 +6,6 @@ Shared by PlateRead and PlateWrite (and by any node that writes files).
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import OpenImageIO as oiio
 
 from facewarp.graph.color import from_linear, to_linear
 from facewarp.graph.errors import InputError, OutputExistsError, RenderError
+from facewarp.graph.files import atomic_output
 from facewarp.graph.types import Image
 
 SCENE_LINEAR_EXTS = {".exr", ".sxr", ".mxr", ".hdr"}
@@ -117,34 +117,6 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto") -> I
     return Image(pixels, tuple(wanted), "lin_rec709", md)
 
 
-def temp_path_for(final: str) -> str:
-    """A temp name in the same directory (same file system, so the rename is atomic) that
-    keeps the extension, so OpenImageIO still picks the right writer."""
-    directory, name = os.path.split(final)
-    stem, ext = os.path.splitext(name)
-    return os.path.join(directory, f".{stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{ext}")
-
-
-def commit_file(tmp: str, final: str, overwrite: bool) -> None:
-    """Move a finished temp file into place; refuse to replace an existing file unless asked."""
-    if overwrite:
-        os.replace(tmp, final)
-        return
-    try:
-        os.link(tmp, final)  # atomic "create if absent": two farm tasks cannot both win
-    except FileExistsError:
-        os.unlink(tmp)
-        raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=final)
-    except OSError:
-        # File systems without hard links: best effort check, then the atomic rename.
-        if os.path.exists(final):
-            os.unlink(tmp)
-            raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=final)
-        os.replace(tmp, final)
-        return
-    os.unlink(tmp)
-
-
 def write_plate(path: str, image: Image, *, pixel_type: str = "half", compression: str = "zip",
                 bit_depth: int = 0, colorspace: str = "auto", overwrite: bool = False,
                 metadata: bool = True) -> str:
@@ -212,8 +184,7 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
                 continue
             if isinstance(value, (str, int, float)):
                 spec.attribute(key, value)
-    tmp = temp_path_for(path)
-    try:
+    with atomic_output(path, overwrite) as tmp:
         out = oiio.ImageOutput.create(tmp)
         if out is None:
             raise RenderError(f"no writer for '{ext}': {oiio.geterror()}", file=path)
@@ -223,9 +194,4 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
         closed = out.close()
         if not ok or not closed:
             raise RenderError(f"write failed: {out.geterror()}", file=path)
-        commit_file(tmp, path, overwrite)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -236,3 +236,27 @@ def test_write_node_passes_metadata_and_makes_directories(tmp_path):
     back = read_plate(frame_path(out, 7))
     assert back.metadata["facewarp:shot"] == "sh010"
     assert np.array_equal(back.pixels, read_plate(src).pixels)
+
+
+def test_atomic_output_commits_whole_files_only(tmp_path):
+    # the one mechanism behind every writer: a failed write leaves nothing, an existing file
+    # is replaced only when asked
+    from facewarp.graph.errors import OutputExistsError
+    from facewarp.graph.files import atomic_output
+
+    final = tmp_path / "a.json"
+    with pytest.raises(RuntimeError):
+        with atomic_output(final, overwrite=False) as tmp:
+            assert tmp.endswith(".json") and os.path.dirname(tmp) == str(tmp_path)
+            open(tmp, "w").write("partial")
+            raise RuntimeError("writer failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output(final, overwrite=False) as tmp:
+        open(tmp, "w").write("one")
+    with pytest.raises(OutputExistsError):
+        with atomic_output(final, overwrite=False) as tmp:
+            open(tmp, "w").write("two")
+    assert final.read_text() == "one" and list(tmp_path.iterdir()) == [final]
+    with atomic_output(final, overwrite=True) as tmp:
+        open(tmp, "w").write("three")
+    assert final.read_text() == "three" and list(tmp_path.iterdir()) == [final]
