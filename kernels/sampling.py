@@ -21,6 +21,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
+from ._prefetch import prefetch
+
+PREFETCH_PIXELS = 32
+PREFETCH_ROWS = 2
 
 # --------------------------------------------------------------------------- numba helpers
 
@@ -158,8 +162,10 @@ def gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, n, O, ob, accumulate)
     zero = np.float32(0.0)
     rs = sw * nc
     orow = O[ob:]
+    pf = min(PREFETCH_PIXELS, n - 1)
     for j in range(n):
         b = idx[j]
+        prefetch(S, max(idx[min(j + pf, n - 1)], 0) + PREFETCH_ROWS * rs)
         ax = wx[j]
         ay = wy[j]
         oi = ob + j * nc

@@ -133,3 +133,28 @@ def test_smooth_fill_is_push_pull_times_the_distance_falloff(shape, k):
     assert out.shape == v.shape and out.dtype == np.float32
     np.testing.assert_array_equal(out[cov > 0], v[cov > 0])  # covered cells keep their values exactly
     assert np.abs(out - ref).max() < 2e-5 * max(1.0, np.abs(ref).max())
+
+
+def test_prefetch_hint_is_emitted_and_harmless():
+    """The gather's software prefetch (kernels/_prefetch.py): on x86 it must become a real
+    prefetch instruction (else it is dead weight), and an address far past the array (what
+    the last rows ask for) must neither fault nor change anything."""
+    import platform
+
+    from numba import njit
+
+    from facewarp.kernels._prefetch import prefetch
+
+    @njit
+    def touch_sum(a, ahead):
+        s = np.float32(0)
+        for i in range(a.size):
+            prefetch(a, i + ahead)
+            s += a[i]
+        return s
+
+    a = np.arange(1000, dtype=np.float32)
+    assert touch_sum(a, 1 << 20) == a.sum()  # 4 MB past the end of a 4 kB array
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        asm = touch_sum.inspect_asm(touch_sum.signatures[0])
+        assert "prefetch" in asm
