@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import ROWS_PER_THREAD, cpu_threads, cuda_function, grid_1d, use_cuda
+from ._dispatch import ROWS_PER_THREAD, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
 from .sampling import _axis_tables
 
 CULL_MODES = {"none": 0, "back": 1, "front": 2}
@@ -190,41 +190,44 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
     else:
         fx0, fx1, ftx = _axis_tables(1, 1, np.float32(1.0))
         fy0, fy1, fty = _axis_tables(height, 1, np.float32(1.0))
-    for i in prange(height):
-        zb = np.full(width, np.inf, np.float32)
-        ids = np.full(width, -1, np.int32)
-        py = i + 0.5
-        for c in range(counts[i], counts[i + 1]):
-            t = tris[c]
-            j0, j1 = _span(vx, vy, area, owned, t, i, width)
-            zr = zplane[t, 0, 1] * py + zplane[t, 0, 2]
-            zx = zplane[t, 0, 0]
-            for j in range(j0, j1 + 1):
-                z = np.float32(zx * (j + 0.5) + zr) if use_depth else np.float32(0.0)
-                if z < zb[j] or (z == zb[j] and (ids[j] < 0 or t < ids[j])):
-                    zb[j] = z
-                    ids[j] = t
-        r0 = fy0[i]
-        r1 = fy1[i]
-        ay = fty[i]
-        for j in range(width):
-            t = ids[j]
-            if keep_ids:
-                tri_id[i, j] = t
-            if t < 0:
-                coverage[i, j] = 0.0
+    for tk in prange(row_tasks(height)):
+        zb = np.empty(width, np.float32)
+        ids = np.empty(width, np.int32)
+        for i in task_rows(tk, height):
+            zb[:] = np.inf
+            ids[:] = -1
+            py = i + 0.5
+            for c in range(counts[i], counts[i + 1]):
+                t = tris[c]
+                j0, j1 = _span(vx, vy, area, owned, t, i, width)
+                zr = zplane[t, 0, 1] * py + zplane[t, 0, 2]
+                zx = zplane[t, 0, 0]
+                for j in range(j0, j1 + 1):
+                    z = np.float32(zx * (j + 0.5) + zr) if use_depth else np.float32(0.0)
+                    if z < zb[j] or (z == zb[j] and (ids[j] < 0 or t < ids[j])):
+                        zb[j] = z
+                        ids[j] = t
+            r0 = fy0[i]
+            r1 = fy1[i]
+            ay = fty[i]
+            for j in range(width):
+                t = ids[j]
+                if keep_ids:
+                    tri_id[i, j] = t
+                if t < 0:
+                    coverage[i, j] = 0.0
+                    for k in range(nk):
+                        if k < kf:  # uncovered: the bilinearly up-sampled coarse fill
+                            a0 = fill[r0, fx0[j], k] + ftx[j] * (fill[r0, fx1[j], k] - fill[r0, fx0[j], k])
+                            a1 = fill[r1, fx0[j], k] + ftx[j] * (fill[r1, fx1[j], k] - fill[r1, fx0[j], k])
+                            values[i, j, k] = a0 + ay * (a1 - a0)
+                        else:
+                            values[i, j, k] = 0.0
+                    continue
+                coverage[i, j] = 1.0
+                px = j + 0.5
                 for k in range(nk):
-                    if k < kf:  # uncovered: the bilinearly up-sampled coarse fill
-                        a0 = fill[r0, fx0[j], k] + ftx[j] * (fill[r0, fx1[j], k] - fill[r0, fx0[j], k])
-                        a1 = fill[r1, fx0[j], k] + ftx[j] * (fill[r1, fx1[j], k] - fill[r1, fx0[j], k])
-                        values[i, j, k] = a0 + ay * (a1 - a0)
-                    else:
-                        values[i, j, k] = 0.0
-                continue
-            coverage[i, j] = 1.0
-            px = j + 0.5
-            for k in range(nk):
-                values[i, j, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
+                    values[i, j, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
 
 
 @dataclass

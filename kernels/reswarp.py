@@ -30,13 +30,12 @@ paper's block average bit for bit.
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
+from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
 from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
                        prep_row, reduce_octave, reduce_octave_device, reduce_row, upsample_row)
 
@@ -75,8 +74,10 @@ def _residual_cpu(plate, low, out):
     hl, wl = low.shape[0], low.shape[1]
     y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
     P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
-    for i in prange(H):
-        _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, np.empty(wl * C, np.float32))
+    for t in prange(row_tasks(H)):
+        row = np.empty(wl * C, np.float32)
+        for i in task_rows(t, H):
+            _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -143,31 +144,32 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
     P = residual.reshape(-1)
     O = out.reshape(-1)
     B = base.reshape(hb, wb * C)
-    for i in prange(H):
-        # blend the two coarse rows once per output row (field scaled to plate pixels)
+    for t in prange(row_tasks(H)):  # work rows allocated once per task (_dispatch.ROWS_PER_TASK)
         Fr = np.empty(wf * 2, np.float32)
-        a = fty[i]
-        r0 = fy0[i]
-        r1 = fy1[i]
-        for c in range(wf):
-            Fr[2 * c] = (field[r0, c, 0] + a * (field[r1, c, 0] - field[r0, c, 0])) * fsx
-            Fr[2 * c + 1] = (field[r0, c, 1] + a * (field[r1, c, 1] - field[r0, c, 1])) * fsy
         Br = np.empty(wb * C, np.float32)
-        a = bty[i]
-        b0 = B[by0[i]]
-        b1 = B[by1[i]]
-        for q in range(wb * C):
-            Br[q] = b0[q] + a * (b1[q] - b0[q])
         U = np.empty(W * 2, np.float32)
         qxs = np.empty(W, np.float32)
         qys = np.empty(W, np.float32)
         idx = np.empty(W, np.int64)
         wx = np.empty(W, np.float32)
         wy = np.empty(W, np.float32)
-        if C == 3:  # a literal channel count lets LLVM unroll the channel loops
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
-        else:
-            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
+        for i in task_rows(t, H):
+            # blend the two coarse rows once per output row (field scaled to plate pixels)
+            a = fty[i]
+            r0 = fy0[i]
+            r1 = fy1[i]
+            for c in range(wf):
+                Fr[2 * c] = (field[r0, c, 0] + a * (field[r1, c, 0] - field[r0, c, 0])) * fsx
+                Fr[2 * c + 1] = (field[r0, c, 1] + a * (field[r1, c, 1] - field[r0, c, 1])) * fsy
+            a = bty[i]
+            b0 = B[by0[i]]
+            b1 = B[by1[i]]
+            for q in range(wb * C):
+                Br[q] = b0[q] + a * (b1[q] - b0[q])
+            if C == 3:  # a literal channel count lets LLVM unroll the channel loops
+                _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
+            else:
+                _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
 
 
 def _c(a, ndim=3):

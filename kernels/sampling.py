@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
-from ._prefetch import prefetch
+from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
+from ._intrinsics import bilerp4_rgb_add, bilerp4_rgb_set, prefetch
 
 PREFETCH_PIXELS = 32
 PREFETCH_ROWS = 2
@@ -153,65 +153,96 @@ def prep_row(qxs, qys, n, sw, sh, nc, idx, wx, wy):
         idx[j] = np.int64(fy) * rs + np.int64(fx) * nc if ok else -1
 
 
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def _gather_px(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, j, O, ob, accumulate):
+    """One bilinear sample of :func:`gather_row`."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    rs = sw * nc
+    b = idx[j]
+    ax = wx[j]
+    ay = wy[j]
+    oi = ob + j * nc
+    if b >= 0:
+        # views at the two texel rows: indexed by small literals (nc is a literal at the
+        # call sites that matter), so numba emits no wrap-around branch per load
+        t = S[b:]
+        u = S[b + rs:]
+        orow = O[oi:]
+        for k in range(nc):
+            p00 = t[k]
+            p10 = u[k]
+            top = p00 + ax * (t[nc + k] - p00)
+            bot = p10 + ax * (u[nc + k] - p10)
+            v = top + ay * (bot - top)
+            if accumulate:
+                orow[k] += v
+            else:
+                orow[k] = v
+        return
+    qx = qxs[j]
+    qy = qys[j]
+    if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
+        if not accumulate:
+            for k in range(nc):
+                O[oi + k] = np.nan
+        return
+    x0 = int(np.floor(qx))
+    y0 = int(np.floor(qy))
+    xa = border_index(x0, sw, mode)
+    xb = border_index(x0 + 1, sw, mode)
+    ya = border_index(y0, sh, mode)
+    yb = border_index(y0 + 1, sh, mode)
+    wxa = one - ax if xa >= 0 else zero
+    wxb = ax if xb >= 0 else zero
+    wya = one - ay if ya >= 0 else zero
+    wyb = ay if yb >= 0 else zero
+    pa = max(ya, 0) * rs + max(xa, 0) * nc
+    pb = max(ya, 0) * rs + max(xb, 0) * nc
+    pc = max(yb, 0) * rs + max(xa, 0) * nc
+    pd = max(yb, 0) * rs + max(xb, 0) * nc
+    for k in range(nc):
+        v = wya * (wxa * S[pa + k] + wxb * S[pb + k]) + wyb * (wxa * S[pc + k] + wxb * S[pd + k])
+        if accumulate:
+            O[oi + k] += v
+        else:
+            O[oi + k] = v
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, n, O, ob, accumulate):
     """Bilinear samples for one output row: ``O[ob + j*nc + k] (+)= sample`` (``accumulate``
     adds, for ResWarp). Border modes on the slow path; non-finite positions give NaN (or add
-    nothing when accumulating)."""
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
+    nothing when accumulating). ``S`` is the flat source (sh x sw x nc).
+
+    RGB runs four pixels at a time as 4-lane vector arithmetic (``_intrinsics``) when all
+    four footprints are inside the source; every row software-prefetches the tap rows
+    ``PREFETCH_PIXELS`` ahead (see ``_intrinsics``: the gather is bound by cache misses)."""
     rs = sw * nc
-    orow = O[ob:]
-    pf = min(PREFETCH_PIXELS, n - 1)
-    for j in range(n):
-        b = idx[j]
-        prefetch(S, max(idx[min(j + pf, n - 1)], 0) + PREFETCH_ROWS * rs)
-        ax = wx[j]
-        ay = wy[j]
-        oi = ob + j * nc
-        if b >= 0:
-            # views at the two texel rows: indexed by small literals (nc is a literal at the
-            # call sites that matter), so numba emits no wrap-around branch per load
-            t = S[b:]
-            u = S[b + rs:]
-            for k in range(nc):
-                p00 = t[k]
-                p10 = u[k]
-                top = p00 + ax * (t[nc + k] - p00)
-                bot = p10 + ax * (u[nc + k] - p10)
-                v = top + ay * (bot - top)
+    last = n - 1
+    j = 0
+    if nc == 3:
+        # the vector block reads one float past p11: keep it off the array's last float
+        lim = S.shape[0] - rs - 7
+        while j + 4 <= n:
+            for p in range(4):
+                prefetch(S, max(idx[min(j + p + PREFETCH_PIXELS, last)], 0) + PREFETCH_ROWS * rs)
+            b0 = idx[j]
+            b1 = idx[j + 1]
+            b2 = idx[j + 2]
+            b3 = idx[j + 3]
+            if min(min(b0, b1), min(b2, b3)) >= 0 and max(max(b0, b1), max(b2, b3)) <= lim:
                 if accumulate:
-                    orow[j * nc + k] += v
+                    bilerp4_rgb_add(S, rs, idx, wx, wy, j, O, ob + j * 3)
                 else:
-                    orow[j * nc + k] = v
-            continue
-        qx = qxs[j]
-        qy = qys[j]
-        if not (qx > -1e9 and qx < 1e9 and qy > -1e9 and qy < 1e9):
-            if not accumulate:
-                for k in range(nc):
-                    O[oi + k] = np.nan
-            continue
-        x0 = int(np.floor(qx))
-        y0 = int(np.floor(qy))
-        xa = border_index(x0, sw, mode)
-        xb = border_index(x0 + 1, sw, mode)
-        ya = border_index(y0, sh, mode)
-        yb = border_index(y0 + 1, sh, mode)
-        wxa = one - ax if xa >= 0 else zero
-        wxb = ax if xb >= 0 else zero
-        wya = one - ay if ya >= 0 else zero
-        wyb = ay if yb >= 0 else zero
-        pa = max(ya, 0) * rs + max(xa, 0) * nc
-        pb = max(ya, 0) * rs + max(xb, 0) * nc
-        pc = max(yb, 0) * rs + max(xa, 0) * nc
-        pd = max(yb, 0) * rs + max(xb, 0) * nc
-        for k in range(nc):
-            v = wya * (wxa * S[pa + k] + wxb * S[pb + k]) + wyb * (wxa * S[pc + k] + wxb * S[pd + k])
-            if accumulate:
-                O[oi + k] += v
+                    bilerp4_rgb_set(S, rs, idx, wx, wy, j, O, ob + j * 3)
             else:
-                O[oi + k] = v
+                for p in range(4):
+                    _gather_px(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, j + p, O, ob, accumulate)
+            j += 4
+    for jj in range(j, n):
+        prefetch(S, max(idx[min(jj + PREFETCH_PIXELS, last)], 0) + PREFETCH_ROWS * rs)
+        _gather_px(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, jj, O, ob, accumulate)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -231,16 +262,17 @@ def _warp_bilinear_cpu(src, field, mode, out):
     S = src.reshape(-1)
     Fd = field.reshape(-1)
     O = out.reshape(-1)
-    for i in prange(h):
+    for t in prange(row_tasks(h)):
         qxs = np.empty(w, np.float32)
         qys = np.empty(w, np.float32)
         idx = np.empty(w, np.int64)
         wx = np.empty(w, np.float32)
         wy = np.empty(w, np.float32)
-        if c == 3:  # literal channel count: unrolled
-            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
-        else:
-            _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
+        for i in task_rows(t, h):
+            if c == 3:  # literal channel count: unrolled
+                _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
+            else:
+                _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -342,11 +374,12 @@ def _reduce2_cpu(src, kern, out):
     ho, wo = out.shape[0], out.shape[1]
     S = src.reshape(h, w * c)
     O = out.reshape(ho, wo * c)
-    for u in prange(ho):
+    for t in prange(row_tasks(ho)):
         acc = np.empty(w * c, np.float32)
         ev = np.empty((wo + 4) * c, np.float32)
         od = np.empty((wo + 4) * c, np.float32)
-        reduce_row(S, h, w, c, u, kern, acc, ev, od, O[u])
+        for u in task_rows(t, ho):
+            reduce_row(S, h, w, c, u, kern, acc, ev, od, O[u])
 
 
 def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:
@@ -426,19 +459,21 @@ def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
     w = src.shape[1]
     S = src.reshape(src.shape[0], w * c)
     O = out.reshape(ho, wo * c)
-    for u in prange(ho):
-        acc = np.zeros(w * c, np.float32)
-        for n in range(ys[u], ys[u + 1]):  # weighted sum of the input rows (vectorises)
-            row = S[yi[n]]
-            a = yw[n]
-            for t in range(w * c):
-                acc[t] += a * row[t]
-        for v in range(wo):
-            for k in range(c):
-                sm = np.float32(0.0)
-                for n in range(xs[v], xs[v + 1]):
-                    sm += xw[n] * acc[xi[n] * c + k]
-                O[u, v * c + k] = sm
+    for tk in prange(row_tasks(ho)):
+        acc = np.empty(w * c, np.float32)
+        for u in task_rows(tk, ho):
+            acc[:] = 0
+            for n in range(ys[u], ys[u + 1]):  # weighted sum of the input rows (vectorises)
+                row = S[yi[n]]
+                a = yw[n]
+                for t in range(w * c):
+                    acc[t] += a * row[t]
+            for v in range(wo):
+                for k in range(c):
+                    sm = np.float32(0.0)
+                    for n in range(xs[v], xs[v + 1]):
+                        sm += xw[n] * acc[xi[n] * c + k]
+                    O[u, v * c + k] = sm
 
 
 # --------------------------------------------------------------------------- public API

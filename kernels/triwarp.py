@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import FASTMATH, ROWS_PER_THREAD, border_code, cpu_threads, cuda_function, grid_1d, use_cuda
+from ._dispatch import (FASTMATH, ROWS_PER_THREAD, border_code, cpu_threads, cuda_function, grid_1d, row_tasks,
+                        task_rows, use_cuda)
 from .raster import _planes, _prepare, _span
 from .sampling import gather_row, prep_row
 
@@ -77,20 +78,21 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
     O = out.reshape(-1)
     Fd = field.reshape(-1)
     A = out_attrs.reshape(-1)
-    for i in prange(height):
+    nk = aplane.shape[1]
+    for t in prange(row_tasks(height)):
         Trow = np.empty(width, np.int32)
         qxs = np.empty(width, np.float32)
         qys = np.empty(width, np.float32)
         idx = np.empty(width, np.int64)
         wx = np.empty(width, np.float32)
         wy = np.empty(width, np.float32)
-        nk = aplane.shape[1]
-        if nc == 3 and nk == 2:  # literal counts (RGB, normalised map): unrolled loops
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, 2, mode, O, Fd, A, tri_id,
-                         qxs, qys, idx, wx, wy, Trow)
-        else:
-            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
-                         tri_id, qxs, qys, idx, wx, wy, Trow)
+        for i in task_rows(t, height):
+            if nc == 3 and nk == 2:  # literal counts (RGB, normalised map): unrolled loops
+                _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, 2, mode, O, Fd, A,
+                             tri_id, qxs, qys, idx, wx, wy, Trow)
+            else:
+                _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
+                             tri_id, qxs, qys, idx, wx, wy, Trow)
 
 
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:

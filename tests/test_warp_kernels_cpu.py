@@ -136,14 +136,14 @@ def test_smooth_fill_is_push_pull_times_the_distance_falloff(shape, k):
 
 
 def test_prefetch_hint_is_emitted_and_harmless():
-    """The gather's software prefetch (kernels/_prefetch.py): on x86 it must become a real
+    """The gather's software prefetch (kernels/_intrinsics.py): on x86 it must become a real
     prefetch instruction (else it is dead weight), and an address far past the array (what
     the last rows ask for) must neither fault nor change anything."""
     import platform
 
     from numba import njit
 
-    from facewarp.kernels._prefetch import prefetch
+    from facewarp.kernels._intrinsics import prefetch
 
     @njit
     def touch_sum(a, ahead):
