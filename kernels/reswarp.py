@@ -37,7 +37,7 @@ from numba import njit, prange
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
 from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
-                       prep_row, reduce_octave, reduce_octave_device, reduce_row, upsample_row)
+                       prep_row, reduce_octave, reduce_octave_device, reduce_rows, upsample_row)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -94,13 +94,14 @@ def _reduce_residual_cpu(plate, kern, band, low, out):
     nb = -(-hl // band)
     for b in prange(nb):
         acc = np.empty(W * C, np.float32)
+        acc2 = np.empty(W * C, np.float32)
         ev = np.empty((wl + 4) * C, np.float32)
         od = np.empty((wl + 4) * C, np.float32)
         row = np.empty(wl * C, np.float32)
         u0 = b * band
         u1 = min(hl, u0 + band)
-        for u in range(u0, u1):
-            reduce_row(P, H, W, C, u, kern, acc, ev, od, L[u])
+        for u in range(u0, u1, 2):
+            reduce_rows(P, H, W, C, u, min(2, u1 - u), kern, acc, acc2, ev, od, L)
         # the fine rows whose two coarse rows (y0, y1: the up-sampling's, even when its
         # weight is 0) both lie in this band
         for i in range(max(0, 2 * u0 - 2), min(H, 2 * u1 + 2)):
