@@ -58,11 +58,11 @@ def prefetch(typingctx, arr, offset):
 
 def _bilerp4_rgb(accumulate: bool):
     def typer(typingctx, S, rs, idx, wx, wy, j, O, o):
-        if not (isinstance(S, types.Array) and S.dtype == types.float32 and S.ndim == 1
-                and isinstance(O, types.Array) and O.dtype == types.float32 and O.ndim == 1
-                and isinstance(idx, types.Array) and idx.dtype == types.int64
-                and isinstance(wx, types.Array) and isinstance(wy, types.Array)
-                and wx.dtype == types.float32 and wy.dtype == types.float32):
+        def flat(a, dtype):  # the codegen indexes the data pointer directly: 1-D, contiguous
+            return isinstance(a, types.Array) and a.dtype == dtype and a.ndim == 1 and a.layout == "C"
+
+        if not (flat(S, types.float32) and flat(O, types.float32) and flat(idx, types.int64)
+                and flat(wx, types.float32) and flat(wy, types.float32)):
             return None
 
         def codegen(context, builder, sig, args):
