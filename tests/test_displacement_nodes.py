@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage import data
 
-from facewarp.graph import Context, Displacement, Evaluator, Graph, Image, Input, Node, NodeSchema, Output, register
+from facewarp.graph import Context, Displacement, Evaluator, Graph, Image, Node, NodeSchema, Output, register
 from facewarp.graph.conventions import stmap_to_displacement
 
 PHOTO = data.astronaut()[:96, :128].astype(np.float32) / 255.0

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from facewarp.nodes._gan_train import TrainConfig, Trainer
 from facewarp.nodes._wg_data import build_pairs, iter_frames, sequence_fps, synthetic_pairs, track_sequence

@@ -9,7 +9,7 @@ import pytest
 
 from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
 from facewarp.graph.errors import RenderError
-from facewarp.kernels.triwarp import flipped_triangles, triangle_warp
+from facewarp.kernels.triwarp import triangle_warp
 from facewarp.nodes.triangle_warp import border_anchors, triangulate
 
 
