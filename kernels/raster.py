@@ -274,10 +274,7 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
     if fill.shape[2] > attrs.shape[1]:
         raise ValueError(f"fill has {fill.shape[2]} channels, attrs only {attrs.shape[1]}")
     if use_cuda(device):
-        r = _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull], fill)
-        if not ids:
-            r.tri_id = None
-        return r
+        return _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull], fill, ids)
     vx, vy, area, owned, counts, tris = _prepare(xy, faces, CULL_MODES[cull], width, height)
     zplane = _planes(vx, vy, area, faces, depth.astype(np.float64)[:, None])
     aplane = _planes(vx, vy, area, faces, attrs.astype(np.float64))
@@ -318,10 +315,12 @@ def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, 
     return tri_id, values
 
 
-def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull, fill):
+def _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, cull, fill, ids):
     import cupy as cp
 
     tri_id, values = rasterize_device(cp.asarray(xy), cp.asarray(faces.astype(np.int32)), width, height,
                                       cp.asarray(attrs), cp.asarray(depth), use_depth, cull,
                                       cp.asarray(fill) if fill.shape[2] else None)
-    return Raster(cp.asnumpy(tri_id), cp.asnumpy(values), cp.asnumpy((tri_id >= 0).astype(cp.float32)))
+    # the id map stays on the device unless asked for (as TriangleWarp's): a 33 MB download at 4K
+    return Raster(cp.asnumpy(tri_id) if ids else None, cp.asnumpy(values),
+                  cp.asnumpy((tri_id >= 0).astype(cp.float32)))

@@ -15,6 +15,7 @@ Algorithms live in ``facewarp.kernels.triwarp``; ``landmark_warp`` is this node 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,12 +61,15 @@ class LandmarkWarpResult:
 
 
 def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.ndarray, per_side: int = 8,
-                  border: str = "clamp", device: str = "auto") -> LandmarkWarpResult:
+                  border: str = "clamp", device: str = "auto",
+                  on_foldover: Callable[[np.ndarray], None] | None = None) -> LandmarkWarpResult:
     """The TriangleWarp node as a plain function (training-pair builders call this too):
     Delaunay of the ``dst`` landmarks + frame-border anchors (which stay put), backward map
     dst -> src, and the normalised displacement ``(dst - src) / std`` per landmark (0 on the
     anchors) interpolated through the same triangulation. ``src``/``dst``: N x 2 continuous
-    pixel coordinates of ``pixels``; ``std``: N positive values (LandmarkSpread)."""
+    pixel coordinates of ``pixels``; ``std``: N positive values (LandmarkSpread).
+    ``on_foldover(flipped)`` is called before the warp when some triangle folds over (it may
+    raise, so that a refused frame costs no full-resolution warp)."""
     h, w = np.asarray(pixels).shape[:2]
     dst = np.asarray(dst, np.float64)
     pts, faces, n, dropped = triangulate(dst, w, h, per_side)
@@ -73,6 +77,8 @@ def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.
     disp = np.zeros_like(pts)
     disp[:n] = (dst - src_all[:n]) / np.asarray(std, np.float64)[:, None]
     flipped = flipped_triangles(pts, src_all, faces)
+    if on_foldover is not None and flipped.any():
+        on_foldover(flipped)
     warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border, device=device,
                                                 want_ids=bool(flipped.any()))
     return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped)
@@ -144,11 +150,14 @@ class TriangleWarp(Node):
         else:
             std = np.full(len(dst), p["default_std"])
         std = np.where(np.isfinite(std) & (std > 0), std, p["default_std"])
-        res = landmark_warp(image.pixels, src, dst, std, p["border_points"], border=p["border"], device=ctx.device)
+
+        def refuse(flipped):
+            raise self.error(RenderError, f"{int(flipped.sum())} triangle(s) fold over (flipped source triangles), "
+                             f"e.g. {np.flatnonzero(flipped)[:5].tolist()}", port="target", frame=ctx.frame)
+
+        res = landmark_warp(image.pixels, src, dst, std, p["border_points"], border=p["border"], device=ctx.device,
+                            on_foldover=refuse if p["foldover"] == "error" else None)
         flipped, nflip = res.flipped, int(res.flipped.sum())
-        if nflip and p["foldover"] == "error":
-            raise self.error(RenderError, f"{nflip} triangle(s) fold over (flipped source triangles), e.g. "
-                             f"{np.flatnonzero(flipped)[:5].tolist()}", port="target", frame=ctx.frame)
         warped, field, norm, tri_id, faces = res.image, res.field, res.normalized, res.tri_id, res.faces
         valid = np.ones((h, w), np.float32)
         if nflip:

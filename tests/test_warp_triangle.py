@@ -113,7 +113,12 @@ def test_global_affine_reproduces_cv2_warpaffine():
     assert np.abs(field[..., 0] - exp_x).max() < 1e-3
 
 
-def test_foldovers_are_detected_and_reported():
+def test_foldovers_are_detected_and_reported(monkeypatch):
+    import facewarp.nodes.triangle_warp as tw_node
+
+    warps = []
+    real_warp = tw_node.triangle_warp
+    monkeypatch.setattr(tw_node, "triangle_warp", lambda *a, **k: warps.append(1) or real_warp(*a, **k))
     img = astronaut()[:200, :200]
     dst = np.array([[80.0, 80.0], [120.0, 80.0], [100.0, 120.0], [100.0, 95.0]])
     src = dst.copy()
@@ -124,9 +129,11 @@ def test_foldovers_are_detected_and_reported():
     info = out["image"].metadata["facewarp:trianglewarp"]
     assert info["foldovers"] >= 1
     assert out["displacement"].valid.min() == 0.0 and out["displacement"].valid.max() == 1.0
+    assert len(warps) == 1
     g = _graph(img, src, {1: dst}, {"foldover": "error"})
     with pytest.raises(RenderError, match="fold over"):
         Evaluator(g).pull("tw", Context(frame=1, frames=(1,)))
+    assert len(warps) == 1  # refused before the warp: a refused 4K frame costs no warp
 
 
 def test_normalised_displacement_with_sequence_spread():
