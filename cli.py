@@ -16,11 +16,11 @@ import time
 from facewarp import __version__
 from facewarp.graph import registry
 from facewarp.graph.context import DEVICES, parse_frames
-from facewarp.graph.errors import EXIT_INVALID, EXIT_OK, EXIT_RENDER_FAILED, FacewarpError, OutputExistsError, UsageError
+from facewarp.core.errors import EXIT_INVALID, EXIT_OK, EXIT_RENDER_FAILED, FacewarpError, OutputExistsError, UsageError
 from facewarp.graph.evaluate import Evaluator
-from facewarp.graph.files import atomic_output
+from facewarp.core.files import atomic_output
 from facewarp.graph.preset import load_preset
-from facewarp.graph.sequence import frames_on_disk, has_token
+from facewarp.core.frames import frames_on_disk, has_token
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,19 +31,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _convert_flame(argv):
-    from facewarp.nodes._flame import convert_flame_main
+    from facewarp.face.flame import convert_flame_main
 
     return convert_flame_main(argv)
 
 
 def _train(argv):
-    from facewarp.nodes._gan_train import train_main
+    from facewarp.networks.training import train_main
 
     return train_main(argv)
 
 
 def _export_onnx(argv):
-    from facewarp.nodes._gan_infer import export_onnx_main
+    from facewarp.networks.inference import export_onnx_main
 
     return export_onnx_main(argv)
 
@@ -218,7 +218,7 @@ DEMO_PRESET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets"
 
 def cmd_demo(args) -> int:
     """Generate plates from data a dependency ships, then run a preset over them."""
-    from facewarp.graph.demo import write_demo_plates
+    from facewarp.imaging.demo import write_demo_plates
 
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))

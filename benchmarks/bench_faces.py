@@ -25,17 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from facewarp.core.color import to_linear
+
 
 def srgb_to_linear(u8):
-    x = u8.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return to_linear(u8.astype(np.float32) / 255.0, "srgb")
 
 
 def main(argv=None) -> int:
     import cv2
 
-    from facewarp.nodes import _facemesh as fm
-    from facewarp.nodes import _fit, _flame
+    from facewarp.face import tracking as fm
+    from facewarp.face import fit as _fit
+    from facewarp.face import models
 
     here = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser()
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
         naive.process(fm.to_uint8_rgb(plate))
         naive_ms.append(1000 * (time.perf_counter() - t0))
 
-    model = _flame.load_model("default")
+    model = models.load_model("default")
     fitter = _fit.Fitter(model)
     res = fitter.fit(points, None, (W, H))
     warm = res.frame_ms[1:]

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facewarp.nodes._gan_ckpt import save_checkpoint
-from facewarp.nodes._gan_infer import export_onnx, load_model
-from facewarp.nodes._hrhgan_nets import HrhGenerator
-from facewarp.nodes._wggan_nets import WgGenerator
+from facewarp.networks.checkpoint import save_checkpoint
+from facewarp.networks.inference import export_onnx, load_model
+from facewarp.networks.hrhgan import HrhGenerator
+from facewarp.networks.wggan import WgGenerator
 
 
 def _ckpt(path: Path, kind: str, net, size: int) -> Path:
@@ -73,8 +73,8 @@ def main(argv=None):
                 t_gpu = _median_ms(load_model(ck, "cuda"), x, args.repeat)
                 print(f"{kind:7s} torch-cuda {t_gpu / args.batch:8.2f} ms/crop")
         if args.cuda and torch.cuda.is_available():
-            from facewarp.nodes._gan_train import TrainConfig, Trainer
-            from facewarp.nodes._wg_data import PairSet
+            from facewarp.networks.training import TrainConfig, Trainer
+            from facewarp.networks.pairs import PairSet
 
             n = 32
             rng = np.random.default_rng(0)

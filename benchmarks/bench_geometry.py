@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 
 from facewarp.graph import Camera, Mesh
-from facewarp.graph.conventions import displacement_to_cv2_maps
+from facewarp.core.conventions import displacement_to_cv2_maps
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.sampling import area_downsample, resample_field, warp_bilinear
-from facewarp.nodes.displacement_render import render_displacement
-from facewarp.nodes.triangle_warp import landmark_warp
+from facewarp.warping.mesh import render_displacement
+from facewarp.warping.landmark import landmark_warp
 
 W, H = 3840, 2160
 

@@ -1,14 +1,14 @@
 """The facewarp engine: typed ports, node schemas, graphs, evaluation, presets."""
 
 from .context import Context, parse_frames
-from .errors import (FacewarpError, InputError, OutputExistsError, PresetError, RenderError, UsageError,
+from facewarp.core.errors import (FacewarpError, InputError, OutputExistsError, PresetError, RenderError, UsageError,
                      ValidationError)
 from .evaluate import Evaluator
 from .graph import Graph
 from .node import Node
 from .registry import create, get, node_types, register
 from .schema import Input, NodeSchema, Output, Param
-from .types import Camera, Displacement, FlameParams, Image, Landmarks, Mask, Mesh, Transform2D
+from facewarp.core.types import Camera, Displacement, FlameParams, Image, Landmarks, Mask, Mesh, Transform2D
 
 __all__ = [
     "Camera", "Context", "Displacement", "Evaluator", "FacewarpError", "FlameParams", "Graph", "Image", "Input",

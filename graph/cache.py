@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from .types import nbytes_of
+from facewarp.core.types import nbytes_of
 
 
 class LRUCache:

@@ -15,15 +15,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import UsageError, ValidationError
+from facewarp.core.errors import UsageError, ValidationError
+from facewarp.core.frames import frame_path, has_token
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_FRAME = re.compile(r"%0?(\d*)d|#+|@+")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def has_frame_token(text: str) -> bool:
-    return bool(_FRAME.search(text)) or "${frame}" in text
 
 
 @dataclass(frozen=True)
@@ -91,21 +87,11 @@ class Context:
 
     def expand_frame(self, text: str, frame: int | None = None) -> str:
         frame = self.frame if frame is None else frame
-        if not _FRAME.search(text):
+        if not has_token(text):
             return text
         if frame is None:
             raise ValidationError(f"'{text}' has a frame token but no frame is being evaluated")
-
-        def sub(m):
-            token = m.group(0)
-            if token.startswith("%"):
-                width = int(m.group(1)) if m.group(1) else 0
-            else:
-                width = len(token)
-            sign = "-" if frame < 0 else ""
-            return sign + str(abs(frame)).zfill(width)
-
-        return _FRAME.sub(sub, text)
+        return frame_path(text, frame)
 
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+)\s*)?)?$")

@@ -10,9 +10,9 @@ from typing import Any
 
 from .cache import LRUCache
 from .context import Context
-from .errors import FacewarpError, RenderError, ValidationError
+from facewarp.core.errors import FacewarpError, RenderError, ValidationError
 from .graph import Graph
-from .types import PORT_TYPES
+from facewarp.core.types import PORT_TYPES
 
 DEFAULT_CACHE_BYTES = int(os.environ.get("FACEWARP_CACHE_MB", "2048")) * (1 << 20)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import registry
 from .context import Context
-from .errors import FacewarpError, ValidationError
+from facewarp.core.errors import FacewarpError, ValidationError
 from .node import Node
 
 

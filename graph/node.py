@@ -20,7 +20,7 @@ import hashlib
 from typing import Any, Callable, ClassVar
 
 from .context import Context
-from .errors import FacewarpError, ValidationError
+from facewarp.core.errors import FacewarpError, ValidationError
 from .schema import NodeSchema
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 
 from .context import Context, parse_frames
-from .errors import FacewarpError, PresetError, UsageError, ValidationError
-from .files import atomic_output
+from facewarp.core.errors import FacewarpError, PresetError, UsageError, ValidationError
+from facewarp.core.files import atomic_output
 from .graph import Graph, split_ref
 from .schema import PARAM_KINDS, Param
 

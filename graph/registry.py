@@ -1,20 +1,19 @@
 """Node-type registry.
 
-Built-in node types are the ``Node`` subclasses defined in the modules of
-``facewarp.nodes`` (one module per type, discovered automatically). Third-party packages add
-types through the ``facewarp.nodes`` entry-point group; each entry point names a ``Node``
-subclass (or a module whose ``Node`` subclasses are taken).
+Every node type, the built-in ones included, comes through the ``facewarp.nodes`` entry-point
+group: facewarp's own ``pyproject.toml`` lists ``facewarp.nodes:NODE_TYPES``, and a studio
+package lists its own. An entry point names a ``Node`` subclass, a module (its ``Node``
+subclasses are taken) or a sequence of ``Node`` subclasses. The engine therefore imports no
+node module; ``register`` adds a type by hand (tests, hosts).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from .errors import ValidationError
+from facewarp.core.errors import ValidationError
 from .node import Node
 
 _REGISTRY: dict[str, type[Node]] = {}
@@ -38,26 +37,24 @@ def _register_module(module: ModuleType) -> None:
             register(obj)
 
 
-def load_builtin_and_plugins() -> None:
+def load_entry_points() -> None:
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    import facewarp.nodes as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if not info.name.startswith("_"):
-            _register_module(importlib.import_module(f"facewarp.nodes.{info.name}"))
     for ep in entry_points(group="facewarp.nodes"):
         obj = ep.load()
         if inspect.ismodule(obj):
             _register_module(obj)
-        else:
+        elif inspect.isclass(obj):
             register(obj)
+        else:
+            for cls in obj:
+                register(cls)
 
 
 def node_types() -> dict[str, type[Node]]:
-    load_builtin_and_plugins()
+    load_entry_points()
     return dict(sorted(_REGISTRY.items()))
 
 

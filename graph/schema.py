@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ValidationError
-from .types import PORT_TYPES
+from facewarp.core.errors import ValidationError
+from facewarp.core.types import PORT_TYPES
 
 PARAM_KINDS = ("int", "float", "bool", "enum", "string", "path", "vec2", "vec3")
 _TRUE = {"1", "true", "yes", "on"}

@@ -35,6 +35,8 @@ import threading
 import numpy as np
 from numba import njit, prange
 
+from facewarp.core import memory
+
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
 from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
                        prep_row, reduce_octave, reduce_octave_device, reduce_rows, upsample_row)
@@ -202,6 +204,17 @@ def _out_buffer(buf: np.ndarray | None, shape) -> np.ndarray:
 
 
 _scratch = threading.local()
+_scratch_all: list[dict] = []  # every thread's buffers, so that free_memory() reaches them all
+_scratch_lock = threading.Lock()
+
+
+def _release_all_scratch() -> None:
+    with _scratch_lock:
+        for bufs in _scratch_all:
+            bufs.clear()
+
+
+memory.register("ResWarp scratch buffers", _release_all_scratch)
 
 
 def _scratch_buffer(shape, tag: str = "residual") -> np.ndarray:
@@ -212,6 +225,8 @@ def _scratch_buffer(shape, tag: str = "residual") -> np.ndarray:
     bufs = getattr(_scratch, "bufs", None)
     if bufs is None:
         bufs = _scratch.bufs = {}
+        with _scratch_lock:
+            _scratch_all.append(bufs)
     buf = bufs.get((tag, shape))
     if buf is None:
         if len(bufs) > 16:
@@ -221,8 +236,9 @@ def _scratch_buffer(shape, tag: str = "residual") -> np.ndarray:
 
 
 def release_scratch() -> int:
-    """Free the calling thread's ResWarp work buffers (e.g. when a host is done rendering);
-    returns the bytes released. The next ResWarp call allocates them again."""
+    """Free the calling thread's ResWarp work buffers; returns the bytes released. The next
+    ResWarp call allocates them again. ``facewarp.core.memory.free_memory()`` frees every
+    thread's (and every other cache)."""
     bufs = getattr(_scratch, "bufs", None) or {}
     n = sum(b.nbytes for b in bufs.values())
     bufs.clear()

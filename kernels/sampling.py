@@ -1,6 +1,6 @@
 """Bilinear backward warp with border modes, and the resamplers every kernel agrees on.
 
-Conventions (``facewarp.graph.conventions``): pixel (row i, col j) has its centre at
+Conventions (``facewarp.core.conventions``): pixel (row i, col j) has its centre at
 continuous ``(j + 0.5, i + 0.5)``; a displacement is a backward map ``out(p) = src(p + D(p))``.
 Bilinear sampling at continuous ``(x, y)`` reads the four pixels around ``(x - 0.5, y - 0.5)``.
 Border modes for neighbours outside the source: ``clamp`` (nearest edge pixel), ``zero``

@@ -98,7 +98,7 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
     """Boolean per triangle: the source triangle is degenerate or has the opposite
     orientation to the target one (a fold-over of the piecewise-affine map)."""
-    from facewarp.graph.conventions import signed_area_2x
+    from facewarp.core.conventions import signed_area_2x
 
     d = np.asarray(dst_xy, np.float64)[faces]
     s = np.asarray(src_xy, np.float64)[faces]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from facewarp.graph import Input, Node, NodeSchema, Output, Param
-from facewarp.graph.errors import InputError
+from facewarp.core.errors import InputError
 from facewarp.kernels.sampling import resample_bilinear, resample_field, warp_bilinear
 
 

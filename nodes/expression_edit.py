@@ -8,8 +8,9 @@ import numpy as np
 
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
 
-from . import _flame
-from ._faceout import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+from facewarp.face import flame as _flame
+from facewarp.face import models
+from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
 
 JAW_OPEN_RAD = 0.35  # jaw_open = 1 opens the jaw by 0.35 rad (20 degrees)
 POSE_CONTROLS = ("jaw_open", "head_yaw", "head_pitch", "head_roll", "gaze_x", "gaze_y")
@@ -141,7 +142,7 @@ class ExpressionEdit(Node):
             raise self.error(ValidationError, str(exc), param="keys") from None
         spec, emb = model_spec(p, fp.model)
         try:
-            model = _flame.load_model(spec, emb)
+            model = models.load_model(spec, emb)
         except _flame.ModelError as exc:
             raise self.error(InputError, str(exc), param="model") from None
         frame = ctx.frame if ctx.frame is not None else 0

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Landmarks, Mask, Node, NodeSchema, Output, Param, Transform2D
 
-from ._face_crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
+from facewarp.face.crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
 
 
 class FaceCrop(Node):

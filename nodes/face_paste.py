@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 
-from ._face_crop import face_mask, paste, rect_mask
+from facewarp.face.crop import face_mask, paste, rect_mask
 
 
 class FacePaste(Node):

@@ -6,8 +6,10 @@ import numpy as np
 
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
 
-from . import _fit, _flame
-from ._faceout import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params
+from facewarp.face import fit as _fit
+from facewarp.face import flame as _flame
+from facewarp.face import models
+from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params
 
 
 class FLAMEFit(Node):
@@ -48,7 +50,7 @@ class FLAMEFit(Node):
         p = self.param_values(ctx)
         spec, emb = model_spec(p)
         try:
-            model = _flame.load_model(spec, emb)
+            model = models.load_model(spec, emb)
         except _flame.ModelError as exc:
             raise self.error(InputError, str(exc), param="model") from None
         lms = [fetch(f)["landmarks"] for f in frames]

@@ -6,7 +6,8 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 
-from ._gan_node import check_size, from_net, get_model, hash_weights, rgb_index, to_net
+from facewarp.networks.inference import from_net, to_net
+from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index
 
 
 class HrhGAN(Node):

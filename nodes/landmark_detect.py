@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import InputError, Input, Node, NodeSchema, Output, Param
 
-from .landmark_tracker import TRACK_PARAMS, to_landmarks, track_image
+from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
 
 
 class LandmarkDetect(Node):

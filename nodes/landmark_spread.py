@@ -5,25 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import InputError, Landmarks, Node, NodeSchema, Output, Param
-from facewarp.graph.schema import Input
-
-
-def landmark_spread(displacements: list[np.ndarray]) -> np.ndarray:
-    """N per-landmark isotropic standard deviations ``sqrt((var_x + var_y) / 2)`` of a list of
-    N x 2 displacement arrays (NaN with fewer than two frames)."""
-    if len(displacements) < 2:
-        n = displacements[0].shape[0] if displacements else 0
-        return np.full(n, np.nan, np.float32)
-    d = np.stack(displacements).astype(np.float64)
-    return np.sqrt(0.5 * (d[..., 0].var(axis=0) + d[..., 1].var(axis=0))).astype(np.float32)
-
-
-def normalising_std(displacements: list[np.ndarray], min_std: float = 0.5) -> np.ndarray:
-    """What LandmarkSpread outputs: ``landmark_spread`` floored at ``min_std`` (also where it
-    is undefined), float32. ``displacements``: a non-empty list of N x 2 arrays."""
-    std = landmark_spread(displacements)
-    return np.where(np.isfinite(std), np.maximum(std, min_std), min_std).astype(np.float32)
+from facewarp.graph import Input, InputError, Landmarks, Node, NodeSchema, Output, Param
+from facewarp.warping.landmark import MIN_STD, normalising_std
 
 
 class LandmarkSpread(Node):
@@ -37,7 +20,7 @@ class LandmarkSpread(Node):
         inputs=(Input("source", "Landmarks", "rest-pose landmarks (the photo being animated)"),
                 Input("target", "Landmarks", "driven landmarks, per frame")),
         outputs=(Output("spread", "Landmarks", "per-landmark std in both columns, same for every frame"),),
-        params=(Param("min_std", "float", 0.5, "floor on the std (pixels), so still landmarks are not "
+        params=(Param("min_std", "float", MIN_STD, "floor on the std (pixels), so still landmarks are not "
                       "amplified without bound", min=1e-6, max=1e6),),
         requires_sequence=True,
     )

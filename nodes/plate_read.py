@@ -7,10 +7,10 @@ import os
 import numpy as np
 
 from facewarp.graph import Image, InputError, Node, NodeSchema, Output, Param, parse_frames
-from facewarp.graph.errors import FacewarpError
-from facewarp.graph.sequence import frame_path, frames_on_disk, has_token
+from facewarp.core.errors import FacewarpError
+from facewarp.core.frames import frame_path, frames_on_disk, has_token
 
-from ._plateio import read_plate
+from facewarp.imaging.plates import read_plate
 
 
 class PlateRead(Node):

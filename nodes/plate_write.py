@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from facewarp.graph import Input, Node, NodeSchema, Output, Param
-from facewarp.graph.errors import FacewarpError
+from facewarp.core.errors import FacewarpError
 
-from ._plateio import write_plate
+from facewarp.imaging.plates import write_plate
 
 
 class PlateWrite(Node):

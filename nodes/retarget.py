@@ -6,8 +6,9 @@ import numpy as np
 
 from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError
 
-from . import _flame
-from ._faceout import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+from facewarp.face import flame as _flame
+from facewarp.face import models
+from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
 
 
 def _R(aa):
@@ -108,7 +109,7 @@ class Retarget(Node):
             if model is None:
                 spec, emb = model_spec(p, ins["target"].model)
                 try:
-                    model = _flame.load_model(spec, emb)
+                    model = models.load_model(spec, emb)
                 except _flame.ModelError as exc:
                     raise self.error(InputError, str(exc), param="model") from None
             ts, e, pose, cam, trans = retarget_params(model, ins["target"], ins["driving"], neutral,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param
-from facewarp.graph.conventions import displacement_to_idistort, displacement_to_stmap
+from facewarp.core.conventions import displacement_to_idistort, displacement_to_stmap
 
 
 class STMapExport(Node):

@@ -8,80 +8,18 @@ Deviations from the paper, on purpose:
   * the per-landmark standard deviation over the sequence comes from the LandmarkSpread
     sequence node (input 'spread'), so that this node stays per-frame and never holds a
     whole shot of 4K warps in memory; without it, ``default_std`` is used.
-Algorithms live in ``facewarp.kernels.triwarp``; ``landmark_warp`` is this node as a plain function
-(the WgGAN training-pair builder, ``nodes/_wg_data.py``, calls it).
+The warp itself is ``facewarp.warping.landmark.landmark_warp`` (the WgGAN training-pair builder
+calls the same function).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import Delaunay
 
-from facewarp.graph import Displacement, Image, Input, InputError, Landmarks, Node, NodeSchema, Output, Param
-from facewarp.graph.errors import RenderError
-from facewarp.kernels.triwarp import flipped_triangles, triangle_warp
-
-
-def border_anchors(width: int, height: int, per_side: int) -> np.ndarray:
-    """Points on the frame border (continuous coordinates, corners included): with them the
-    triangulation covers the whole picture [0, W] x [0, H]."""
-    n = max(1, per_side)
-    t = np.linspace(0.0, 1.0, n + 1)[:-1]
-    top = np.stack([t * width, np.zeros_like(t)], 1)
-    right = np.stack([np.full_like(t, width), t * height], 1)
-    bottom = np.stack([width - t * width, np.full_like(t, height)], 1)
-    left = np.stack([np.zeros_like(t), height - t * height], 1)
-    return np.concatenate([top, right, bottom, left]).astype(np.float64)
-
-
-def triangulate(target: np.ndarray, width: int, height: int, per_side: int = 8):
-    """Delaunay triangulation of target landmarks + border anchors.
-    Returns (points, faces, n_landmarks, dropped) - ``dropped`` lists landmarks that coincide
-    with another point and are therefore not vertices of the triangulation."""
-    anchors = border_anchors(width, height, per_side)
-    pts = np.concatenate([np.asarray(target, np.float64), anchors])
-    tri = Delaunay(pts)
-    dropped = sorted({int(c[0]) for c in tri.coplanar if c[0] < len(target)}) if len(tri.coplanar) else []
-    return pts, tri.simplices.astype(np.int64), len(target), dropped
-
-
-@dataclass
-class LandmarkWarpResult:
-    image: np.ndarray  # H x W x C warped picture
-    field: np.ndarray  # H x W x 2 backward map (pixels)
-    normalized: np.ndarray  # H x W x 2 normalised displacement map
-    tri_id: np.ndarray | None  # H x W triangle per pixel (only when some triangle folds over)
-    flipped: np.ndarray  # per triangle: folds over
-    faces: np.ndarray  # F x 3 triangulation (landmarks first, then border anchors)
-    dropped: list  # landmarks that are not vertices (coincide with another point)
-
-
-def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.ndarray, per_side: int = 8,
-                  border: str = "clamp", device: str = "auto",
-                  on_foldover: Callable[[np.ndarray], None] | None = None) -> LandmarkWarpResult:
-    """The TriangleWarp node as a plain function (training-pair builders call this too):
-    Delaunay of the ``dst`` landmarks + frame-border anchors (which stay put), backward map
-    dst -> src, and the normalised displacement ``(dst - src) / std`` per landmark (0 on the
-    anchors) interpolated through the same triangulation. ``src``/``dst``: N x 2 continuous
-    pixel coordinates of ``pixels``; ``std``: N positive values (LandmarkSpread).
-    ``on_foldover(flipped)`` is called before the warp when some triangle folds over (it may
-    raise, so that a refused frame costs no full-resolution warp)."""
-    h, w = np.asarray(pixels).shape[:2]
-    dst = np.asarray(dst, np.float64)
-    pts, faces, n, dropped = triangulate(dst, w, h, per_side)
-    src_all = np.concatenate([np.asarray(src, np.float64), pts[n:]])
-    disp = np.zeros_like(pts)
-    disp[:n] = (dst - src_all[:n]) / np.asarray(std, np.float64)[:, None]
-    flipped = flipped_triangles(pts, src_all, faces)
-    if on_foldover is not None and flipped.any():
-        on_foldover(flipped)
-    warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border, device=device,
-                                                want_ids=bool(flipped.any()))
-    return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped)
+from facewarp.graph import Displacement, Image, Input, InputError, Landmarks, Node, NodeSchema, Output, Param, RenderError
+from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
 
 
 def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
@@ -114,7 +52,7 @@ class TriangleWarp(Node):
             Output("normalized", "Image", "normalised displacement map, channels ndx, ndy (unitless)"),
         ),
         params=(
-            Param("border_points", "int", 8, "anchors per frame side (fixed points)", min=1, max=256),
+            Param("border_points", "int", BORDER_POINTS, "anchors per frame side (fixed points)", min=1, max=256),
             Param("border", "enum", "clamp", "sampling outside the image", choices=("clamp", "zero", "reflect")),
             Param("foldover", "enum", "mark", "what to do with flipped triangles", choices=("mark", "error")),
             Param("default_std", "float", 1.0, "std (pixels) used when 'spread' is not connected",

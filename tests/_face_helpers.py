@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.core.color import to_linear
+
 from facewarp.graph import Image, Node, NodeSchema, Output, Param, register
 
 
 def srgb_to_linear(u8: np.ndarray) -> np.ndarray:
-    x = u8.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return to_linear(u8.astype(np.float32) / 255.0, "srgb")
 
 
 class MemoryPlates(Node):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# The tests mirror the packages (tests/graph, tests/face, ...); their shared helpers (_nodes,
+# _face_helpers, _cuda_emulator) stay here and are imported by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEWARP_SHARED", REPO.parent / "shared"))

@@ -1,0 +1,313 @@
+"""MediaPipe face mesh on plates of any size, in the project's pixel convention.
+
+Pipeline per frame (see docs/faces.md):
+
+1. *Find*: the plate is down-scaled so its longer side is at most ``detect_size`` pixels
+   and MediaPipe's full-range face detector (BlazeFace, ``model_selection=1``) returns face
+   boxes and scores.
+2. *Select*: one face is chosen by index (faces ordered left to right by box centre),
+   ``largest`` (box area) or ``closest`` (box centre closest to the previous frame's face;
+   the largest when there is no previous frame).
+3. *Mesh*: a square crop of ``crop_scale`` x the box is cut from the FULL-RESOLUTION plate,
+   resampled to ``mesh_size`` pixels (area filter when shrinking) and MediaPipe's face
+   mesh (``refine_landmarks=True``: 468 points + 10 iris points = 478) runs on it. A second
+   pass re-centres the crop on the first pass's landmarks (MediaPipe's own tracking ROI
+   rule: landmark box x 1.5) so that the mesh sees a well-framed face.
+
+MediaPipe returns coordinates normalised by the input width/height with (0, 0) at the top
+left corner of the picture: ``x * W`` is therefore a continuous coordinate in the sense of
+:mod:`facewarp.core.conventions` (pixel centres at +0.5). A crop resampled by ``cv2.resize``
+(which aligns pixel centres) maps continuous coordinates by a pure scale, so plate coordinates
+are ``x0 + x_crop * (crop_side / mesh_size)``.
+
+The legacy ``mediapipe.solutions`` API bundles its models in the 0.10.21 wheel and runs
+offline; it is imported lazily so that the rest of the project works without mediapipe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facewarp.core import memory
+from facewarp.core.color import linear_to_srgb
+from facewarp.face.landmarks import (FACE_LEFT, FACE_RIGHT, IBUG68_FROM_MP478, LEFT_EYE_OUTER, N_MESH_POINTS,
+                                     N_POINTS, RIGHT_EYE_OUTER, to_ibug68)
+
+def inter_ocular(points: np.ndarray, scheme: str = "mediapipe478") -> float:
+    """Outer-eye-corner distance (the 300-W normalisation) in the points' units."""
+    p = np.asarray(points, np.float64)
+    if scheme == "ibug68":
+        return float(np.linalg.norm(p[36] - p[45]))
+    return float(np.linalg.norm(p[RIGHT_EYE_OUTER] - p[LEFT_EYE_OUTER]))
+
+
+def face_width(points: np.ndarray) -> float:
+    p = np.asarray(points, np.float64)
+    return float(np.linalg.norm(p[FACE_LEFT] - p[FACE_RIGHT]))
+
+
+@dataclass
+class FaceResult:
+    points: np.ndarray | None  # 478 x 2 plate pixels (continuous), None when no face
+    score: float = 0.0  # detector score of the selected face (0 when none)
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 plate pixels
+    n_faces: int = 0
+    z: np.ndarray | None = None  # 478 relative depths in plate pixels (MediaPipe's z * crop width)
+    info: dict = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_solutions: dict = {}
+
+
+def _close_solutions() -> None:
+    with _lock:
+        for sol in _solutions.values():
+            sol.close()
+        _solutions.clear()
+
+
+memory.register("MediaPipe solutions", _close_solutions)
+
+
+def _mp():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import mediapipe as mp  # lazy: heavy import, optional for the rest of the project
+
+    return mp
+
+
+def _detector():
+    if "det" not in _solutions:
+        mp = _mp()
+        _solutions["det"] = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
+    return _solutions["det"]
+
+
+def _mesher():
+    if "mesh" not in _solutions:
+        mp = _mp()
+        _solutions["mesh"] = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3)
+    return _solutions["mesh"]
+
+
+def to_uint8_rgb(pixels: np.ndarray, linear: bool = True) -> np.ndarray:
+    """H x W x C float (scene-linear Rec.709 when ``linear``) -> H x W x 3 uint8 sRGB for the networks."""
+    px = np.asarray(pixels)
+    if px.dtype == np.uint8:
+        rgb = px[..., :3]
+        if rgb.shape[2] == 1:
+            rgb = np.repeat(rgb, 3, axis=2)
+        return np.ascontiguousarray(rgb)
+    rgb = px[..., :3].astype(np.float32)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    rgb = linear_to_srgb(rgb) if linear else np.clip(rgb, 0.0, 1.0)
+    return np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8))
+
+
+def detect_faces(rgb: np.ndarray, detect_size: int = 640, convert=None) -> list[tuple[np.ndarray, float]]:
+    """Face boxes (x0, y0, x1, y1 in plate pixels) and scores on a down-scaled copy. ``convert``
+    turns the (down-scaled) pixels into uint8 sRGB (only the small copy is converted)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, detect_size / max(h, w))
+    small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                interpolation=cv2.INTER_AREA)
+    if convert is not None:
+        small = convert(small)
+    with _lock:
+        res = _detector().process(np.ascontiguousarray(small))
+    out = []
+    for d in res.detections or []:
+        bb = d.location_data.relative_bounding_box
+        x0, y0 = bb.xmin * w, bb.ymin * h
+        out.append((np.array([x0, y0, x0 + bb.width * w, y0 + bb.height * h], np.float64), float(d.score[0])))
+    return out
+
+
+def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: int, convert=None):
+    """Square crop centred on (cx, cy) of ``side`` plate pixels, resampled to out_size.
+    Returns the crop and (x0, y0, scale) with plate = (x0, y0) + crop_coord * scale."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    side = max(8.0, side)
+    x0, y0 = cx - side / 2, cy - side / 2
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    iside = int(np.ceil(side + (x0 - ix0)))
+    iside = max(iside, int(np.ceil(side + (y0 - iy0))))
+    canvas = np.zeros((iside, iside, 3), rgb.dtype)
+    sx0, sy0 = max(ix0, 0), max(iy0, 0)
+    sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
+    if sx1 > sx0 and sy1 > sy0:
+        canvas[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
+    interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_CUBIC
+    crop = cv2.resize(canvas, (out_size, out_size), interpolation=interp) if iside != out_size else canvas
+    if convert is not None:
+        crop = convert(crop)
+    return crop, (float(ix0), float(iy0), iside / out_size)
+
+
+def _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert=None):
+    crop, (x0, y0, s) = _crop_square(rgb, cx, cy, side, mesh_size, convert)
+    with _lock:
+        res = _mesher().process(crop)
+    if not res.multi_face_landmarks:
+        return None, None
+    lm = res.multi_face_landmarks[0].landmark
+    arr = np.array([(p.x, p.y, p.z) for p in lm], np.float64)
+    pts = np.empty((len(arr), 2))
+    pts[:, 0] = x0 + arr[:, 0] * mesh_size * s
+    pts[:, 1] = y0 + arr[:, 1] * mesh_size * s
+    z = arr[:, 2] * mesh_size * s
+    return pts, z
+
+
+def select_face(boxes: list[tuple[np.ndarray, float]], select: str = "largest", index: int = 0,
+                previous_center: np.ndarray | None = None) -> int | None:
+    """Index into ``boxes`` of the chosen face (None when there is none).
+
+    ``index``: faces ordered left to right by box centre, ``index`` counts from 0 (clamped
+    to none when out of range). ``largest``: biggest box. ``closest``: box centre nearest
+    ``previous_center`` (the largest when there is none).
+    """
+    if not boxes:
+        return None
+    centers = np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] for b, _ in boxes])
+    areas = np.array([(b[2] - b[0]) * (b[3] - b[1]) for b, _ in boxes])
+    if select == "index":
+        order = np.argsort(centers[:, 0], kind="stable")
+        return int(order[index]) if 0 <= index < len(order) else None
+    if select == "closest" and previous_center is not None:
+        return int(np.argmin(np.linalg.norm(centers - previous_center[None], axis=1)))
+    return int(np.argmax(areas))
+
+
+def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
+                previous_center: np.ndarray | None = None, detect_size: int = 640, mesh_size: int = 384,
+                crop_scale: float = 1.9, refine: bool = True, linear: bool = True) -> FaceResult:
+    """Landmarks of one face on one plate (any size). See the module docstring."""
+    # Work on the plate's own pixels and convert only what the networks see (the down-scaled copy
+    # and the crops) to 8-bit sRGB: converting a whole 4K float plate would cost more than tracking.
+    rgb = np.asarray(pixels)
+    if rgb.ndim == 2:
+        rgb = rgb[..., None]
+    rgb = rgb[..., :3] if rgb.shape[2] >= 3 else np.repeat(rgb[..., :1], 3, axis=2)
+    if rgb.dtype not in (np.uint8, np.float32):
+        rgb = rgb.astype(np.float32)
+    convert = (lambda a: to_uint8_rgb(a, linear=linear)) if rgb.dtype != np.uint8 else None  # noqa: E731
+    boxes = detect_faces(rgb, detect_size, convert)
+    k = select_face(boxes, select, index, previous_center)
+    if k is None:
+        return FaceResult(None, 0.0, None, len(boxes))
+    box, score = boxes[k]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    # BlazeFace boxes cover brows..chin; shift down a little and enlarge to hold the whole mesh.
+    side = crop_scale * max(box[2] - box[0], box[3] - box[1])
+    pts, z = _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert)
+    if pts is None:
+        return FaceResult(None, 0.0, tuple(box), len(boxes), info={"reason": "mesh found no face in the crop"})
+    if refine:
+        lo, hi = pts[:N_MESH_POINTS].min(0), pts[:N_MESH_POINTS].max(0)
+        c = (lo + hi) / 2
+        side2 = 1.5 * float(max(hi - lo))
+        pts2, z2 = _mesh_on_crop(rgb, c[0], c[1], side2, mesh_size, convert)
+        if pts2 is not None:
+            pts, z = pts2, z2
+    return FaceResult(pts.astype(np.float64), score, tuple(float(v) for v in box), len(boxes), z)
+
+
+# ------------------------------------------------------------------------------------------
+# Temporal smoothing
+# ------------------------------------------------------------------------------------------
+
+def one_euro(x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.3, d_cutoff: float = 1.0,
+             scale: float = 1.0) -> np.ndarray:
+    """One-Euro filter (Casiez et al. 2012) along axis 0 of ``x`` (T x ...), causal.
+
+    ``min_cutoff`` (Hz) is the cut-off at rest (lower = smoother, more lag when slow),
+    ``beta`` raises the cut-off with speed (higher = less lag on fast motion); speeds are
+    measured in ``scale`` units per second (we pass the face width so that ``beta`` does not
+    depend on the plate resolution), ``d_cutoff`` (Hz) smooths the speed estimate.
+    """
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    te = 1.0 / fps
+
+    def alpha(cutoff):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / te)
+
+    out[0] = x[0]
+    dx_prev = np.zeros_like(x[0])
+    a_d = alpha(d_cutoff)
+    for t in range(1, len(x)):
+        dx = (x[t] - out[t - 1]) / te / scale
+        dx_hat = a_d * dx + (1 - a_d) * dx_prev
+        cutoff = min_cutoff + beta * np.abs(dx_hat)
+        a = alpha(cutoff)
+        out[t] = a * x[t] + (1 - a) * out[t - 1]
+        dx_prev = dx_hat
+    return out
+
+
+def one_euro_zero_phase(x: np.ndarray, fps: float, **kw) -> np.ndarray:
+    """Forward and backward One-Euro passes averaged: no lag, for whole-shot (offline) use."""
+    fwd = one_euro(x, fps, **kw)
+    bwd = one_euro(np.asarray(x)[::-1], fps, **kw)[::-1]
+    return 0.5 * (fwd + bwd)
+
+
+def fill_missing(points: list[np.ndarray | None], policy: str) -> tuple[list[np.ndarray | None], list[str]]:
+    """Apply the missing-face policy. Returns filled points and a per-frame status
+    (``found``, ``interpolated``, ``held``, ``missing``). ``interpolate`` is linear between
+    the nearest found frames and holds at the ends; ``hold`` repeats the last found frame
+    (the first found one before it); ``error`` leaves them missing (the caller raises)."""
+    n = len(points)
+    found = [i for i, p in enumerate(points) if p is not None]
+    status = ["found" if p is not None else "missing" for p in points]
+    if not found or policy == "error":
+        return list(points), status
+    out = list(points)
+    for i in range(n):
+        if points[i] is not None:
+            continue
+        prev = max((j for j in found if j < i), default=None)
+        nxt = min((j for j in found if j > i), default=None)
+        if policy == "interpolate" and prev is not None and nxt is not None:
+            t = (i - prev) / (nxt - prev)
+            out[i] = (1 - t) * points[prev] + t * points[nxt]
+            status[i] = "interpolated"
+        else:
+            src = prev if prev is not None else nxt
+            out[i] = points[src].copy()
+            status[i] = "held"
+    return out, status
+
+
+# The tracker's settings and their defaults, owned here: the LandmarkTracker node declares its
+# parameters from them and the training-pair builder tracks with them.
+TRACKER_DEFAULTS = {"select": "largest", "face_index": 0, "scheme": "mediapipe478", "detect_size": 640,
+                    "mesh_size": 384, "missing": "interpolate", "smoothing": "one_euro_zero_phase",
+                    "min_cutoff": 1.0, "beta": 1.0, "d_cutoff": 1.0}
+
+
+def smooth_track(filled, status, p, fps: float) -> np.ndarray:
+    """T x N x 2 track from the gap-filled per-frame points (``fill_missing``): the
+    temporal filter of ``p["smoothing"]`` (One-Euro, speeds in face widths per second).
+    ``p``: the tracker settings (``TRACKER_DEFAULTS`` and the LandmarkTracker node's parameters)."""
+    track = np.stack(filled)
+    if p["smoothing"] != "none" and len(filled) > 1:
+        width = float(np.median([face_width(x) for x, s in zip(filled, status) if s == "found"]))
+        fn = one_euro_zero_phase if p["smoothing"] == "one_euro_zero_phase" else one_euro
+        track = fn(track, fps, min_cutoff=p["min_cutoff"], beta=p["beta"], d_cutoff=p["d_cutoff"],
+                   scale=max(width, 1e-6))
+    return track

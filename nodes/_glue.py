@@ -1,0 +1,150 @@
+"""What several node types share: the face nodes' model parameters, FlameParams <-> arrays and
+Mesh/Landmarks outputs; the network nodes' weights loading, channel checks and hashing."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from facewarp.graph import Camera, FlameParams, Image, InputError, Landmarks, Mesh, Param, RenderError
+
+from facewarp.face import flame as _flame
+from facewarp.face import models
+from facewarp.face import tracking as fm
+from facewarp.face.landmarks import IBUG68_FROM_MP478, SCHEME_SIZES
+
+
+MODEL_PARAMS = (
+    Param("model", "path", "", "FLAME .pkl (2020/2023/2023 Open), a .npz from `facewarp convert-flame`, or empty: "
+          "$FACEWARP_FLAME, else the embedded default model"),
+    Param("embedding", "path", "", "landmark embedding for a FLAME model (MediaPipe->FLAME .npz, or DECA's 68-point "
+          "landmark_embedding.npy); empty: $FACEWARP_FLAME_EMBEDDING or the one stored in the .npz"),
+)
+
+
+def model_spec(p: dict, fallback: str | None = None) -> tuple[str, str | None]:
+    """The model a face node reads: its ``model``/``embedding`` parameters, else ``fallback`` (the
+    model named by its input), else the environment (``facewarp.face.models.resolve``)."""
+    return models.resolve(p.get("model") or fallback, p.get("embedding") or None)
+
+
+def hash_model(h, spec: str, embedding: str | None) -> None:
+    """Model files are read outside the parameters: hash their identity."""
+    h.update(f"|{models.identity(spec, embedding)}".encode())
+
+
+def params_to_arrays(fp: FlameParams, model: _flame.FaceModel):
+    shape = np.zeros(model.n_shape)
+    s = np.asarray(fp.shape, np.float64).reshape(-1)[:model.n_shape]
+    shape[:len(s)] = s
+    expr = np.zeros(model.n_expr)
+    e = np.asarray(fp.expression, np.float64).reshape(-1)[:model.n_expr]
+    expr[:len(e)] = e
+    pose = _flame.pose_tensor(fp.pose, len(model.parents))
+    return shape, expr, pose
+
+
+def make_params(model_name: str, shape, expr, pose, camera: Camera, translation, info=None) -> FlameParams:
+    return FlameParams(np.asarray(shape, np.float32), np.asarray(expr, np.float32), _flame.pose_dict(pose),
+                       np.asarray(translation, np.float32), camera, model_name, dict(info or {}))
+
+
+def outputs_from_params(model: _flame.FaceModel, fp: FlameParams, scheme: str | None = None):
+    """(Mesh in camera space with fp.camera, Landmarks projected into the plate)."""
+    shape, expr, pose = params_to_arrays(fp, model)
+    verts = _flame.evaluate_numpy(model, shape, expr, pose)
+    cam_v = _flame.model_to_camera(verts, fp.translation)
+    uv, _ = fp.camera.project(cam_v)
+    mesh = Mesh(cam_v.astype(np.float32), model.faces.astype(np.int32), fp.camera,
+                {"plate_xy": uv.astype(np.float32)})
+    lm3 = _flame.landmarks_numpy(model, cam_v)
+    luv, _ = fp.camera.project(lm3)
+    scheme = scheme or model.lmk_scheme
+    n = SCHEME_SIZES.get(model.lmk_scheme, len(luv))
+    pts = np.zeros((n, 2), np.float32)
+    conf = np.zeros(n, np.float32)
+    ids = model.landmark_ids()
+    pts[ids] = luv
+    conf[ids] = 1.0
+    if scheme == "ibug68" and model.lmk_scheme == "mediapipe478":
+
+        pts, conf = pts[IBUG68_FROM_MP478], conf[IBUG68_FROM_MP478]
+    lms = Landmarks(pts, conf, scheme if scheme in SCHEME_SIZES else model.lmk_scheme, fp.camera.image_size, True)
+    return mesh, lms
+
+
+# -- network nodes (WgGAN, HrhGAN) -------------------------------------------------------------
+def get_model(node, path: str, device: str, kind: str):
+    """The cached model for ``path``; clear one-line errors naming the node and param."""
+    from facewarp.networks.checkpoint import CheckpointError
+    from facewarp.networks.inference import cached_model
+
+    if not path:
+        raise node.error(InputError, f"no weights: set 'weights' to a {kind} .safetensors checkpoint or .onnx file "
+                         f"(facewarp train {kind.lower()}), or set bypass: true to pass the face through", param="weights")
+    if not os.path.isfile(path):
+        raise node.error(InputError, "weights file not found", param="weights", file=path)
+    try:
+        model = cached_model(path, device)
+    except CheckpointError as exc:
+        raise node.error(InputError, str(exc), param="weights", file=path) from None
+    except RuntimeError as exc:
+        raise node.error(RenderError, str(exc), param="weights", file=path) from None
+    if model.kind != kind.lower():
+        raise node.error(InputError, f"weights are a {model.kind} model, this node needs {kind.lower()}",
+                         param="weights", file=path)
+    return model
+
+
+def rgb_index(node, image: Image, port: str) -> list[int]:
+    try:
+        return [image.channels.index(c) for c in ("R", "G", "B")]
+    except ValueError:
+        raise node.error(InputError, f"needs R, G, B channels, got {image.channels}", port=port) from None
+
+
+def check_size(node, model, h: int, w: int, port: str) -> None:
+    if model.backend == "onnxruntime" and model.size is not None and (h, w) != (model.size, model.size):
+        raise node.error(InputError, f"crop is {w}x{h} but the ONNX model takes {model.size}x{model.size} "
+                         f"(set FaceCrop size to {model.size})", port=port)
+    f = 8
+    if h % f or w % f:
+        raise node.error(InputError, f"crop size {w}x{h} must be a multiple of {f}", port=port)
+
+
+def hash_weights(node, ctx, h) -> None:
+    """A network node reads its weights file: hash that file's identity (the path as
+    substituted for this context, so ``${ckpt}`` variables resolve) and the device."""
+    from facewarp.networks.inference import weights_identity
+
+    h.update(weights_identity(str(node.param(ctx, "weights") or "")).encode())
+    h.update(f"|device={ctx.device}".encode())
+
+
+# -- landmark nodes (LandmarkTracker, LandmarkDetect) -------------------------------------------
+TRACK_PARAMS = (
+    Param("select", "enum", fm.TRACKER_DEFAULTS["select"], "which face when several: largest box, closest to the previous frame's "
+          "face (first frame: largest), or by index (faces ordered left to right)", choices=("largest", "closest", "index")),
+    Param("face_index", "int", fm.TRACKER_DEFAULTS["face_index"], "face number for select=index (0 = leftmost)", min=0, max=64),
+    Param("scheme", "enum", fm.TRACKER_DEFAULTS["scheme"], "output points: all 478 MediaPipe points, or the 68 iBUG points "
+          "(see docs/faces.md for the mapping)", choices=("mediapipe478", "ibug68")),
+    Param("detect_size", "int", fm.TRACKER_DEFAULTS["detect_size"], "longer side of the down-scaled copy the face detector sees", min=64, max=4096),
+    Param("mesh_size", "int", fm.TRACKER_DEFAULTS["mesh_size"], "side of the full-resolution crop given to the face mesh", min=128, max=2048),
+)
+
+
+def _is_linear(image) -> bool:
+    return str(image.colorspace).lower().startswith("lin")
+
+
+def track_image(image, p, previous_center=None) -> fm.FaceResult:
+    return fm.track_frame(image.pixels, select=p["select"], index=p["face_index"], previous_center=previous_center,
+                          detect_size=p["detect_size"], mesh_size=p["mesh_size"], linear=_is_linear(image))
+
+
+def to_landmarks(points, score, scheme, size, found, info) -> Landmarks:
+    pts = np.asarray(points, np.float32)
+    if scheme == "ibug68":
+        pts = fm.to_ibug68(pts)
+    return Landmarks(pts, np.full(len(pts), score, np.float32), scheme, size, found, info)
