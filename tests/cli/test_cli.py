@@ -10,18 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import facewarp
 
 from facewarp.graph import Image
 from facewarp.core.frames import frame_path
 from facewarp.imaging.plates import read_plate, write_plate
 
 PRESET = str(Path(__file__).resolve().parents[2] / "presets" / "grade_exr.yaml")
-
-
-def facewarp(*args, cwd):
-    proc = subprocess.run([sys.executable, "-m", "facewarp", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture

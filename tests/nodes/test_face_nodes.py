@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from _face_helpers import MemoryLandmarks, MemoryPlates, read_clip  # noqa: E402
-from test_faces_model import random_model, synth  # noqa: E402
+from _face_helpers import random_model, synth  # noqa: E402
 
 from facewarp.graph import Context, Evaluator, FacewarpError, Graph, Landmarks  # noqa: E402
 from facewarp.face import flame as _flame  # noqa: E402
