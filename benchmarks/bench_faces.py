@@ -35,9 +35,9 @@ def srgb_to_linear(u8):
 def main(argv=None) -> int:
     import cv2
 
-    from facewarp.face import tracking as fm
     from facewarp.face import fit as _fit
     from facewarp.face import models
+    from facewarp.face import tracking as fm
 
     here = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser()

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from facewarp.networks.checkpoint import save_checkpoint
-from facewarp.networks.inference import export_onnx, load_model
 from facewarp.networks.hrhgan import HrhGenerator
+from facewarp.networks.inference import export_onnx, load_model
 from facewarp.networks.wggan import WgGenerator
 
 
@@ -73,8 +73,8 @@ def main(argv=None):
                 t_gpu = _median_ms(load_model(ck, "cuda"), x, args.repeat)
                 print(f"{kind:7s} torch-cuda {t_gpu / args.batch:8.2f} ms/crop")
         if args.cuda and torch.cuda.is_available():
-            from facewarp.networks.training import TrainConfig, Trainer
             from facewarp.networks.pairs import PairSet
+            from facewarp.networks.training import TrainConfig, Trainer
 
             n = 32
             rng = np.random.default_rng(0)

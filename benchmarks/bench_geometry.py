@@ -20,12 +20,12 @@ import time
 import cv2
 import numpy as np
 
-from facewarp.graph import Camera, Mesh
 from facewarp.core.conventions import displacement_to_cv2_maps
+from facewarp.graph import Camera, Mesh
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.sampling import area_downsample, resample_field, warp_bilinear
-from facewarp.warping.mesh import render_displacement
 from facewarp.warping.landmark import landmark_warp
+from facewarp.warping.mesh import render_displacement
 
 W, H = 3840, 2160
 

@@ -30,12 +30,14 @@ def commit_file(tmp: str, final: str | os.PathLike, overwrite: bool) -> None:
         os.link(tmp, final)  # atomic "create if absent": two farm tasks cannot both win
     except FileExistsError:
         os.unlink(tmp)
-        raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=final)
+        raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)",
+                                file=final) from None
     except OSError:
         # File systems without hard links: best effort check, then the atomic rename.
         if os.path.exists(final):
             os.unlink(tmp)
-            raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=final)
+            raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)",
+                                    file=final) from None
         os.replace(tmp, final)
         return
     os.unlink(tmp)

@@ -62,7 +62,7 @@ class Image:
     def channel(self, name: str) -> np.ndarray:
         return self.pixels[..., self.channels.index(name)]
 
-    def with_pixels(self, pixels: np.ndarray, channels: tuple[str, ...] | None = None) -> "Image":
+    def with_pixels(self, pixels: np.ndarray, channels: tuple[str, ...] | None = None) -> Image:
         return replace(self, pixels=pixels, channels=self.channels if channels is None else channels,
                        metadata=dict(self.metadata))
 

@@ -14,6 +14,7 @@ import numpy as np
 from facewarp.core.conventions import affine_to_cv2, invert_affine
 from facewarp.face.landmarks import INNER_LIPS, LEFT_EYE_CORNERS, MOUTH_CORNERS, N_MESH_POINTS, RIGHT_EYE_CORNERS
 
+
 def alignment_matrix(points: np.ndarray, size: int = 256, scale: float = 1.0,
                      scheme: str = "mediapipe478") -> np.ndarray:
     """Similarity (rotation + uniform scale + translation) plate -> crop of ``size`` x ``size``.

@@ -32,10 +32,27 @@ from pathlib import Path
 import numpy as np
 
 from facewarp.face.flame import FaceModel, model_from_npz
-from facewarp.face.landmarks import (BROW, CHIN, EYE, FACE_LEFT, FACE_RIGHT, INNER_LIPS_LOWER, INNER_LIPS_UPPER, INNER_MOUTH_CORNERS,
-                                     LEFT_IRIS,
-                                     LIPS_LOWER, LIPS_UPPER, LOWER_LIP_INNER, MIDLINE, MOUTH_CORNERS, MOUTH_LEFT,
-                                     MOUTH_RIGHT, N_MESH_POINTS, RIGHT_IRIS, UPPER_LIP_INNER)
+from facewarp.face.landmarks import (
+    BROW,
+    CHIN,
+    EYE,
+    FACE_LEFT,
+    FACE_RIGHT,
+    INNER_LIPS_LOWER,
+    INNER_LIPS_UPPER,
+    INNER_MOUTH_CORNERS,
+    LEFT_IRIS,
+    LIPS_LOWER,
+    LIPS_UPPER,
+    LOWER_LIP_INNER,
+    MIDLINE,
+    MOUTH_CORNERS,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    N_MESH_POINTS,
+    RIGHT_IRIS,
+    UPPER_LIP_INNER,
+)
 
 DATA_PATH = Path(__file__).resolve().parent / "data" / "default_face.npz"
 IPD_M = 0.063

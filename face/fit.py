@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facewarp.face.landmarks import IBUG68_FROM_MP478
 from facewarp.face.flame import FaceModel, FlameLayer
+from facewarp.face.landmarks import IBUG68_FROM_MP478
 
 FLIP = np.array([1.0, -1.0, -1.0])
 
@@ -360,7 +360,6 @@ class Fitter:
         ms = np.zeros(T)
         prev = None
         id_set = {int(i) for i in ids} if init_shape is None else set()
-        scales = None
         for t in range(T):
             t0 = time.perf_counter()
             if prev is None or t in id_set:
@@ -373,7 +372,7 @@ class Fitter:
                 e, p, c = (x.clone() for x in prev)
                 iters = cfg.frame_iters
             tg, wt = tgt_n[t:t + 1], w_t[t:t + 1]
-            e, p, c = self._lm([e, p, c], lambda e_, p_, c_: self._residuals(
+            e, p, c = self._lm([e, p, c], lambda e_, p_, c_, tg=tg, wt=wt: self._residuals(
                 shape, e_, p_, c_, tg.expand(len(e_), -1, -1), wt.expand(len(e_), -1), rows_t, batched=True), iters)
             prev = (e, p, c)
             expr_all[t] = e.detach().numpy()[0]
@@ -405,7 +404,7 @@ class Fitter:
 
 def camera_for(result: FitResult, t: int, image_size):
     """The project Camera for frame ``t`` of a fit, and the translation to apply to model->camera."""
-    from facewarp.graph import Camera
+    from facewarp.core.types import Camera
 
     if result.camera_kind == "weak_perspective":
         s, tx, ty = result.cam[t]

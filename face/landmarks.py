@@ -71,16 +71,6 @@ IBUG68_FROM_MP478 = np.array([
 ], dtype=np.int64)
 assert len(IBUG68_FROM_MP478) == 68
 
-# Named points, for code that looks them up by name (the fitter's reports, tests).
-NAMED = {
-    "right_eye_outer": RIGHT_EYE_OUTER, "right_eye_inner": RIGHT_EYE_INNER, "left_eye_inner": LEFT_EYE_INNER,
-    "left_eye_outer": LEFT_EYE_OUTER, "right_iris": RIGHT_IRIS, "left_iris": LEFT_IRIS, "nose_tip": NOSE_TIP,
-    "chin": CHIN, "forehead": FOREHEAD, "mouth_left": MOUTH_LEFT, "mouth_right": MOUTH_RIGHT,
-    "upper_lip_inner": UPPER_LIP_INNER, "lower_lip_inner": LOWER_LIP_INNER, "upper_lip_outer": UPPER_LIP_OUTER,
-    "lower_lip_outer": LOWER_LIP_OUTER, "face_left": FACE_LEFT, "face_right": FACE_RIGHT,
-}
-
-
 def to_ibug68(points: np.ndarray) -> np.ndarray:
     """478 MediaPipe points -> the 68 iBUG points."""
     return np.asarray(points)[IBUG68_FROM_MP478]

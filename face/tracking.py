@@ -34,8 +34,14 @@ import numpy as np
 
 from facewarp.core import memory
 from facewarp.core.color import linear_to_srgb
-from facewarp.face.landmarks import (FACE_LEFT, FACE_RIGHT, IBUG68_FROM_MP478, LEFT_EYE_OUTER, N_MESH_POINTS,
-                                     N_POINTS, RIGHT_EYE_OUTER, to_ibug68)
+from facewarp.face.landmarks import (
+    FACE_LEFT,
+    FACE_RIGHT,
+    LEFT_EYE_OUTER,
+    N_MESH_POINTS,
+    RIGHT_EYE_OUTER,
+)
+
 
 def inter_ocular(points: np.ndarray, scheme: str = "mediapipe478") -> float:
     """Outer-eye-corner distance (the 300-W normalisation) in the points' units."""

@@ -33,7 +33,7 @@ class Context:
     write_mode: str = "error"
     variables: dict[str, Any] = field(default_factory=dict)
 
-    def at(self, frame: int) -> "Context":
+    def at(self, frame: int) -> Context:
         return replace(self, frame=int(frame))
 
     def builtins(self) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from typing import Any
 
 import yaml
 
-from .context import Context, parse_frames
 from facewarp.core.errors import FacewarpError, PresetError, UsageError, ValidationError
 from facewarp.core.files import atomic_output
+
+from .context import Context, parse_frames
 from .graph import Graph, split_ref
 from .schema import PARAM_KINDS, Param
 

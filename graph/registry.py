@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 
 from facewarp.core.errors import ValidationError
+
 from .node import Node
 
 _REGISTRY: dict[str, type[Node]] = {}

@@ -6,7 +6,7 @@ parameters. Validation, ``facewarp nodes`` help text and the JSON schema that ho
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from facewarp.core.errors import ValidationError

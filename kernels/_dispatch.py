@@ -54,7 +54,7 @@ def use_cuda(device: str = "auto") -> bool:
     return cupy_available()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_module(name: str):
     """CuPy RawModule compiled from ``kernels/<name>.cu`` (cached per process)."""
     import cupy

@@ -140,14 +140,6 @@ def _span(vx, vy, area, owned, t, i, width):
     return j0, j1
 
 
-@njit(inline="always", cache=True)
-def _bary(vx, vy, area, t, px, py):
-    inv = 1.0 / area[t]
-    l0 = _edge(vx, vy, t, 0, px, py) * inv
-    l1 = _edge(vx, vy, t, 1, px, py) * inv
-    return l0, l1, 1.0 - l0 - l1
-
-
 @njit(cache=True)
 def _planes(vx, vy, area, faces, vals):
     """Per-triangle affine planes of per-vertex values: ``v(x, y) = P[t,k,0] x + P[t,k,1] y

@@ -38,8 +38,19 @@ from numba import njit, prange
 from facewarp.core import memory
 
 from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
-from .sampling import (BINOMIAL8, _axis_tables, antialiased_downsample, area_downsample, axis_segments, gather_row,
-                       prep_row, reduce_octave, reduce_octave_device, reduce_rows, upsample_row)
+from .sampling import (
+    BINOMIAL8,
+    _axis_tables,
+    antialiased_downsample,
+    area_downsample,
+    axis_segments,
+    gather_row,
+    prep_row,
+    reduce_octave,
+    reduce_octave_device,
+    reduce_rows,
+    upsample_row,
+)
 
 
 @njit(fastmath=FASTMATH, cache=True)

@@ -20,8 +20,17 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import (FASTMATH, ROWS_PER_TASK, border_code, cpu_threads, cuda_function, grid_1d, row_tasks,
-                        task_rows, use_cuda)
+from ._dispatch import (
+    FASTMATH,
+    ROWS_PER_TASK,
+    border_code,
+    cpu_threads,
+    cuda_function,
+    grid_1d,
+    row_tasks,
+    task_rows,
+    use_cuda,
+)
 from ._intrinsics import bilerp4_rgb_add, bilerp4_rgb_set, prefetch
 
 PREFETCH_PIXELS = 32

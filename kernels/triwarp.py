@@ -18,8 +18,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._dispatch import (FASTMATH, ROWS_PER_THREAD, border_code, cpu_threads, cuda_function, grid_1d, row_tasks,
-                        task_rows, use_cuda)
+from ._dispatch import (
+    FASTMATH,
+    ROWS_PER_THREAD,
+    border_code,
+    cpu_threads,
+    cuda_function,
+    grid_1d,
+    row_tasks,
+    task_rows,
+    use_cuda,
+)
 from .raster import _planes, _prepare, _span
 from .sampling import gather_row, prep_row
 

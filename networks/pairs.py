@@ -24,16 +24,22 @@ why the project uses the plain piecewise-affine warp.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from facewarp.core.color import linear_to_srgb
 from facewarp.face import tracking as fm
-from facewarp.face.crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
+from facewarp.face.crop import (
+    alignment_matrix,
+    inner_mouth_mask,
+    rotate_vectors_to_crop,
+    transform_points,
+    warp_to_crop,
+)
 from facewarp.face.landmarks import N_MESH_POINTS
 from facewarp.warping.landmark import BORDER_POINTS, MIN_STD, landmark_warp, normalising_std
 
@@ -121,14 +127,6 @@ def _limit(every: int, max_frames: int | None) -> int | None:
     return None if max_frames is None else (max_frames - 1) * every + 1
 
 
-def read_frames(path: str | os.PathLike, every: int = 1, max_frames: int | None = None) -> list[tuple[int, np.ndarray]]:
-    """(index, RGB uint8 frame) for frame 0 and every ``every``-th frame after it."""
-    frames = [(i, f) for i, f in iter_frames(path, _limit(every, max_frames)) if i % every == 0]
-    if not frames:
-        raise OSError(f"no frames in {path}")
-    return frames
-
-
 def track_sequence(frames, fps: float = DEFAULT_FPS, keep: Callable[[int], bool] = lambda i: True,
                    landmark_fn: LandmarkFn | None = None, params: dict | None = None):
     """Track a shot the way the LandmarkTracker node does, frame by frame over ALL of
@@ -172,11 +170,11 @@ class PairSet:
     mouth: np.ndarray  # N x 1 x S x S, inner-mouth matte of the target frame
     frame_ids: np.ndarray  # N, source frame index
 
-    def subset(self, idx) -> "PairSet":
+    def subset(self, idx) -> PairSet:
         return PairSet(self.warped[idx], self.disp[idx], self.target[idx], self.mouth[idx], self.frame_ids[idx])
 
     @staticmethod
-    def concat(sets: Sequence["PairSet"]) -> "PairSet":
+    def concat(sets: Sequence[PairSet]) -> PairSet:
         return PairSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in
                          ("warped", "disp", "target", "mouth", "frame_ids")))
 

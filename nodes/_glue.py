@@ -7,13 +7,11 @@ import os
 
 import numpy as np
 
-from facewarp.graph import Camera, FlameParams, Image, InputError, Landmarks, Mesh, Param, RenderError
-
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.face import tracking as fm
 from facewarp.face.landmarks import IBUG68_FROM_MP478, SCHEME_SIZES
-
+from facewarp.graph import Camera, FlameParams, Image, InputError, Landmarks, Mesh, Param, RenderError
 
 MODEL_PARAMS = (
     Param("model", "path", "", "FLAME .pkl (2020/2023/2023 Open), a .npz from `facewarp convert-flame`, or empty: "

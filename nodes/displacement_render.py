@@ -12,7 +12,6 @@ from facewarp.graph import Camera, Displacement, Image, Input, InputError, Mask,
 from facewarp.warping.mesh import render_displacement, vertex_normals
 
 
-
 class DisplacementRender(Node):
     schema = NodeSchema(
         type="DisplacementRender",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from facewarp.graph import Input, Node, NodeSchema, Output, Param
 from facewarp.core.errors import InputError
+from facewarp.graph import Input, Node, NodeSchema, Output, Param
 from facewarp.kernels.sampling import resample_bilinear, resample_field, warp_bilinear
 
 

@@ -6,11 +6,17 @@ import re
 
 import numpy as np
 
-from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
-
 from facewarp.face import flame as _flame
 from facewarp.face import models
-from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
+from facewarp.nodes._glue import (
+    MODEL_PARAMS,
+    hash_model,
+    make_params,
+    model_spec,
+    outputs_from_params,
+    params_to_arrays,
+)
 
 JAW_OPEN_RAD = 0.35  # jaw_open = 1 opens the jaw by 0.35 rad (20 degrees)
 POSE_CONTROLS = ("jaw_open", "head_yaw", "head_pitch", "head_roll", "gaze_x", "gaze_y")

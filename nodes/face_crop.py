@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.face.crop import (
+    alignment_matrix,
+    inner_mouth_mask,
+    rotate_vectors_to_crop,
+    transform_points,
+    warp_to_crop,
+)
 from facewarp.graph import Image, Input, InputError, Landmarks, Mask, Node, NodeSchema, Output, Param, Transform2D
-
-from facewarp.face.crop import alignment_matrix, inner_mouth_mask, rotate_vectors_to_crop, transform_points, warp_to_crop
 
 
 class FaceCrop(Node):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
-
 from facewarp.face.crop import face_mask, paste, rect_mask
+from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 
 
 class FacePaste(Node):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-
 from facewarp.face import fit as _fit
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import InputError, Input, Node, NodeSchema, Output, Param
-
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
 
 

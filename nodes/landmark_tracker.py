@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-
 from facewarp.face import tracking as fm
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
+
 
 class LandmarkTracker(Node):
     schema = NodeSchema(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from facewarp.graph import Input, Node, NodeSchema, Output, Param
 from facewarp.core.errors import FacewarpError
-
+from facewarp.graph import Input, Node, NodeSchema, Output, Param
 from facewarp.imaging.plates import write_plate
 
 
@@ -48,5 +47,6 @@ class PlateWrite(Node):
                         colorspace=self.param(ctx, "colorspace"), overwrite=ctx.write_mode == "overwrite",
                         metadata=self.param(ctx, "metadata"))
         except FacewarpError as exc:
-            raise exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
+            exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
+            raise
         return {"image": inputs["image"]}

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError
-
 from facewarp.face import flame as _flame
 from facewarp.face import models
-from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params, params_to_arrays
+from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError
+from facewarp.nodes._glue import (
+    MODEL_PARAMS,
+    hash_model,
+    make_params,
+    model_spec,
+    outputs_from_params,
+    params_to_arrays,
+)
 
 
 def _R(aa):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param
 from facewarp.core.conventions import displacement_to_idistort, displacement_to_stmap
+from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param
 
 
 class STMapExport(Node):

@@ -18,7 +18,18 @@ import warnings
 
 import numpy as np
 
-from facewarp.graph import Displacement, Image, Input, InputError, Landmarks, Node, NodeSchema, Output, Param, RenderError
+from facewarp.graph import (
+    Displacement,
+    Image,
+    Input,
+    InputError,
+    Landmarks,
+    Node,
+    NodeSchema,
+    Output,
+    Param,
+    RenderError,
+)
 from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
 
 

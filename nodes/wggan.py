@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
-
 from facewarp.networks.inference import from_net, to_net
 from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.core.color import to_linear
-
 from facewarp.face import flame as _flame
 from facewarp.face.flame import FaceModel
 from facewarp.graph import Image, Node, NodeSchema, Output, Param, register

@@ -7,8 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from facewarp.core.conventions import (displacement_to_cv2_maps, displacement_to_idistort, displacement_to_stmap,
-                                        idistort_to_displacement, pixel_centers, stmap_to_displacement)
+from facewarp.core.conventions import (
+    displacement_to_cv2_maps,
+    displacement_to_idistort,
+    displacement_to_stmap,
+    idistort_to_displacement,
+    pixel_centers,
+    stmap_to_displacement,
+)
 from facewarp.kernels.sampling import area_downsample, resample_bilinear, resample_field, warp_bilinear
 
 

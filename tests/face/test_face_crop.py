@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Mask, Transform2D
 from facewarp.core.conventions import affine_to_cv2, invert_affine
 from facewarp.face import crop as fc
 from facewarp.face.landmarks import INNER_LIPS
+from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Mask, Transform2D
 
 
 def _synthetic_landmarks(cx=300.0, cy=220.0, s=1.0, angle_deg=0.0):

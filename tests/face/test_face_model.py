@@ -13,12 +13,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _face_helpers import random_model, synth  # noqa: E402
+
 from facewarp.core.conventions import signed_area_2x  # noqa: E402
-from facewarp.face import fit as _fit
+from facewarp.face import fit as _fit  # noqa: E402
 from facewarp.face import flame as _flame  # noqa: E402
 from facewarp.face import models  # noqa: E402
 from facewarp.face.flame import FaceModel, ModelError  # noqa: E402
-from _face_helpers import random_model, synth  # noqa: E402
 
 
 def test_layer_rest_pose_is_template_and_jaw_rotates_lower_face():

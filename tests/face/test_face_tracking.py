@@ -10,12 +10,11 @@ cv2 = pytest.importorskip("cv2")
 
 from _face_helpers import MemoryPlates, read_clip  # noqa: E402
 
-from facewarp.graph import Context, Evaluator, FacewarpError, Graph  # noqa: E402
+from facewarp.face import fit as _fit  # noqa: E402
+from facewarp.face import models  # noqa: E402
 from facewarp.face import tracking as fm  # noqa: E402
 from facewarp.face.landmarks import IBUG68_FROM_MP478  # noqa: E402
-from facewarp.face import fit as _fit
-from facewarp.face import flame as _flame  # noqa: E402
-from facewarp.face import models  # noqa: E402
+from facewarp.graph import Context, Evaluator, FacewarpError, Graph  # noqa: E402
 
 
 @pytest.fixture(scope="module")

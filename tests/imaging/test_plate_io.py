@@ -8,9 +8,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from facewarp.graph import Context, Evaluator, Graph, Image, InputError, OutputExistsError
 from facewarp.core.color import from_linear, to_linear
 from facewarp.core.frames import frame_path, frames_on_disk
+from facewarp.graph import Context, Evaluator, Graph, Image, InputError, OutputExistsError
 from facewarp.imaging.plates import read_plate, write_plate
 
 

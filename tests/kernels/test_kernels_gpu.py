@@ -10,10 +10,10 @@ Every test runs twice:
 
 from __future__ import annotations
 
+import _cuda_emulator as emu
 import numpy as np
 import pytest
 
-import _cuda_emulator as emu
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.raster import rasterize
 from facewarp.kernels.sampling import reduce_octave, warp_bilinear

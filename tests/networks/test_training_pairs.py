@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
 from facewarp.face import tracking as fm
 from facewarp.face.landmarks import INNER_LIPS as MP_INNER_LIPS
+from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
 from facewarp.networks.pairs import build_pairs, track_sequence
 from facewarp.warping.landmark import normalising_std
 

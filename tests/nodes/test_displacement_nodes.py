@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from skimage import data
 
-from facewarp.graph import Context, Displacement, Evaluator, Graph, Image, Node, NodeSchema, Output, register
 from facewarp.core.conventions import stmap_to_displacement
+from facewarp.graph import Context, Displacement, Evaluator, Graph, Image, Node, NodeSchema, Output, register
 
 PHOTO = data.astronaut()[:96, :128].astype(np.float32) / 255.0
 

@@ -7,12 +7,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from _face_helpers import MemoryLandmarks, MemoryPlates, read_clip  # noqa: E402
-from _face_helpers import random_model, synth  # noqa: E402
+from _face_helpers import MemoryLandmarks, MemoryPlates, random_model, read_clip, synth  # noqa: E402  # noqa: E402
 
-from facewarp.graph import Context, Evaluator, FacewarpError, Graph, Landmarks  # noqa: E402
-from facewarp.face import flame as _flame  # noqa: E402
 from facewarp.face import models  # noqa: E402
+from facewarp.graph import Context, Evaluator, FacewarpError, Graph, Landmarks  # noqa: E402
 from facewarp.nodes.expression_edit import parse_keys, value_at  # noqa: E402
 
 
@@ -104,9 +102,9 @@ def test_retarget_onto_own_first_frame_reproduces_landmarks(clip_graph):
 
 def test_retarget_moves_target_by_the_driving_change_only():
     m = models.load_model("default")
+    from facewarp.graph import Camera
     from facewarp.nodes._glue import make_params
     from facewarp.nodes.retarget import retarget_params
-    from facewarp.graph import Camera
 
     rng = np.random.default_rng(0)
     cam = Camera("weak_perspective", (1000.0, 500.0, 400.0), (1000, 800))

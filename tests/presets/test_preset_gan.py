@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from _cli import facewarp
 
 from facewarp import presets
 from facewarp.imaging.demo import write_demo_plates
 from facewarp.imaging.plates import read_plate
-from _cli import facewarp
 
 
 def test_reanimate_gan_preset_runs_bypassed_and_matches_geometry_outside_the_face(tmp_path):

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
 from facewarp.core.errors import RenderError
+from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
 from facewarp.kernels.triwarp import triangle_warp
 from facewarp.warping.landmark import border_anchors, triangulate
 

@@ -7,8 +7,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from facewarp.graph import Camera, Context, Evaluator, Graph, Mesh, Node, NodeSchema, Output
 from facewarp.core.conventions import signed_area_2x
+from facewarp.graph import Camera, Context, Evaluator, Graph, Mesh, Node, NodeSchema, Output
 from facewarp.kernels.raster import rasterize
 from facewarp.warping.mesh import render_displacement
 
