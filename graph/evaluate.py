@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from facewarp.core.errors import FacewarpError, RenderError, ValidationError
+from facewarp.core.types import PORT_TYPES
 
 from .cache import LRUCache
 from .context import Context
-from facewarp.core.errors import FacewarpError, RenderError, ValidationError
 from .graph import Graph
-from facewarp.core.types import PORT_TYPES
 
 DEFAULT_CACHE_BYTES = int(os.environ.get("FACEWARP_CACHE_MB", "2048")) * (1 << 20)
 
@@ -30,18 +33,67 @@ class NodeStats:
 
 class Evaluator:
     """Evaluates a validated graph. One instance per run keeps the cache and the results of
-    sequence nodes (those live for the evaluator's lifetime, not in the LRU)."""
+    sequence nodes (those live for the evaluator's lifetime, not in the LRU).
+
+    Results are cached by node hash, so after any change (``set_param``, rewiring, another
+    context, a plate replaced on disk) the next ``pull``/``output`` recomputes exactly the
+    nodes whose hash changed and nothing else. Hashes are memoised only for the duration of
+    one top-level ``pull``/``output``/``hash`` call, or of a ``with evaluator.batch():``
+    block that shares them across several pulls of one frame; a result is never stale.
+    ``clear()`` frees this evaluator's memory; ``facewarp.core.memory.free_memory()`` frees
+    the library-wide caches (loaded models).
+    """
 
     def __init__(self, graph: Graph, cache_bytes: int = DEFAULT_CACHE_BYTES):
         self.graph = graph
         self.cache = LRUCache(cache_bytes)
         self.stats: dict[str, NodeStats] = {name: NodeStats() for name in graph.nodes}
-        self._sequence: dict[str, dict[int, dict[str, Any]]] = {}
-        self._hash_memo: dict[tuple[str, int | None], str] = {}
+        self._sequence: dict[str, dict[int, dict[str, Any]]] = {}  # sequence hash -> results
+        self._sequence_latest: dict[str, str] = {}  # node -> its newest sequence hash
+        self._hash_memo: dict[tuple, str] = {}
+        self._depth = 0  # nesting of top-level calls and batch() blocks
+
+    # -- scopes -----------------------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[Evaluator]:
+        """Share hashes across the pulls inside the block (e.g. every output of one frame).
+        Do not change the graph, its parameters or its files inside; if you do, call
+        ``forget_hashes()`` before the next pull."""
+        with self._scope():
+            yield self
+
+    @contextmanager
+    def _scope(self) -> Iterator[None]:
+        # The memo lives only while a top-level call (or batch) runs: anything may change between.
+        if self._depth == 0:
+            self._hash_memo.clear()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._hash_memo.clear()
+
+    def forget_hashes(self) -> None:
+        """Drop memoised hashes now (needed only inside a ``batch()`` after a change)."""
+        self._hash_memo.clear()
+
+    def clear(self) -> None:
+        """Drop cached results, sequence results and hashes: frees this evaluator's memory."""
+        self.cache.clear()
+        self._sequence.clear()
+        self._sequence_latest.clear()
+        self._hash_memo.clear()
 
     # -- hashing ----------------------------------------------------------------------
     def hash(self, name: str, ctx: Context) -> str:
-        key = (name, ctx.frame)
+        """Hash of node ``name``'s outputs for ``ctx``."""
+        with self._scope():
+            return self._hash(name, ctx)
+
+    def _hash(self, name: str, ctx: Context) -> str:
+        key = ("node", name, ctx.frame, _context_key(ctx))
         memo = self._hash_memo.get(key)
         if memo is not None:
             return memo
@@ -51,34 +103,45 @@ class Evaluator:
             h.update(f"@{ctx.frame}".encode())
             value = h.hexdigest()
         else:
-            upstream = {port: f"{self.hash(src, ctx)}.{src_port}" for port, (src, src_port) in self.graph.inputs_of(name).items()}
+            upstream = {port: f"{self._hash(src, ctx)}.{src_port}" for port, (src, src_port) in self.graph.inputs_of(name).items()}
             value = node.hash(ctx, upstream)
         self._hash_memo[key] = value
         return value
 
     def _sequence_hash(self, name: str, ctx: Context) -> str:
-        node = self.graph.nodes[name]
         frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+        key = ("sequence", name, frames, _context_key(ctx))
+        memo = self._hash_memo.get(key)
+        if memo is not None:
+            return memo
+        node = self.graph.nodes[name]
         upstream = {}
         for port, (src, src_port) in self.graph.inputs_of(name).items():
             h = hashlib.blake2b(digest_size=16)
             for f in frames:
-                h.update(f"{f}:{self.hash(src, ctx.at(f))}.{src_port};".encode())
+                h.update(f"{f}:{self._hash(src, ctx.at(f))}.{src_port};".encode())
             upstream[port] = h.hexdigest()
         seq_ctx = ctx.at(frames[0]) if frames else ctx
-        return node.hash(seq_ctx, upstream) + "/" + ",".join(map(str, frames))
-
-    def forget_hashes(self) -> None:
-        """Hashes can read the file system (plate mtimes); the CLI forgets them per frame."""
-        self._hash_memo.clear()
+        value = node.hash(seq_ctx, upstream) + "/" + ",".join(map(str, frames))
+        self._hash_memo[key] = value
+        return value
 
     # -- pulling ----------------------------------------------------------------------
     def pull(self, name: str, ctx: Context) -> dict[str, Any]:
         """All outputs of node ``name`` for ``ctx`` (computed or from the cache)."""
+        with self._scope():
+            return self._pull(name, ctx)
+
+    def output(self, ref: str, ctx: Context) -> Any:
+        """One output, ``"node.port"``, for ``ctx``."""
+        name, port = ref.rsplit(".", 1)
+        return self.pull(name, ctx)[port]
+
+    def _pull(self, name: str, ctx: Context) -> dict[str, Any]:
         node = self.graph.nodes[name]
         if node.schema.requires_sequence:
             return self._pull_sequence(name, ctx)
-        key = self.hash(name, ctx)
+        key = self._hash(name, ctx)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -87,12 +150,8 @@ class Evaluator:
         self.cache.put(key, outputs)
         return outputs
 
-    def output(self, ref: str, ctx: Context) -> Any:
-        name, port = ref.rsplit(".", 1)
-        return self.pull(name, ctx)[port]
-
     def _inputs(self, name: str, ctx: Context) -> dict[str, Any]:
-        return {port: self.pull(src, ctx)[src_port] for port, (src, src_port) in self.graph.inputs_of(name).items()}
+        return {port: self._pull(src, ctx)[src_port] for port, (src, src_port) in self.graph.inputs_of(name).items()}
 
     def _pull_sequence(self, name: str, ctx: Context) -> dict[str, Any]:
         node = self.graph.nodes[name]
@@ -117,7 +176,12 @@ class Evaluator:
             missing = [f for f in frames if f not in results]
             if missing:
                 raise node.error(RenderError, f"sequence computation returned no result for frames {missing[:5]}")
+            # Keep one result set per node: edits upstream would otherwise pile up old ones.
+            old = self._sequence_latest.get(name)
+            if old is not None and old != seq_key:
+                self._sequence.pop(old, None)
             self._sequence[seq_key] = results
+            self._sequence_latest[name] = seq_key
         return results[ctx.frame]
 
     def _run(self, name: str, ctx: Context, compute, sequence: bool = False):
@@ -126,14 +190,15 @@ class Evaluator:
         try:
             outputs = compute()
         except FacewarpError as exc:
-            raise exc.located(node=name, node_type=node.schema.type, frame=None if sequence else ctx.frame)
+            exc.located(node=name, node_type=node.schema.type, frame=None if sequence else ctx.frame)
+            raise
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a node bug or a library failure: report where, keep the cause
             raise RenderError(f"{type(exc).__name__}: {exc}", node=name, node_type=node.schema.type,
                               frame=None if sequence else ctx.frame) from exc
         elapsed = time.perf_counter() - t0
-        st = self.stats[name]
+        st = self.stats.setdefault(name, NodeStats())  # nodes added after construction
         st.computes += 1
         st.seconds += elapsed
         if not sequence:
@@ -159,6 +224,12 @@ class Evaluator:
             "cache": {"bytes": self.cache.bytes, "max_bytes": self.cache.max_bytes, "entries": len(self.cache),
                       "hits": self.cache.hits, "misses": self.cache.misses},
         }
+
+
+def _context_key(ctx: Context) -> tuple:
+    """Everything in ``ctx`` but the frame, hashable (variables may hold lists)."""
+    rest = tuple(getattr(ctx, f.name) for f in fields(ctx) if f.name not in ("frame", "variables"))
+    return rest + (repr(sorted(ctx.variables.items())),)
 
 
 def check_graph(graph: Graph, ctx: Context) -> None:

@@ -6,11 +6,12 @@ import numpy as np
 
 from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param, register
 
-CALLS: dict[str, int] = {}
+CALLS: dict[str, int] = {}  # node name -> computes
+HASHES: dict[str, int] = {}  # node name -> hashes (TestScale, TestDeviceTag)
 
 
-def _count(key: str) -> None:
-    CALLS[key] = CALLS.get(key, 0) + 1
+def _count(key: str, counts: dict[str, int] = CALLS) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 @register
@@ -36,6 +37,36 @@ class TestAdd(Node):
         _count(self.name)
         out = inputs["a"].pixels + (inputs["b"].pixels if "b" in inputs else 0)
         return {"image": inputs["a"].with_pixels(out)}
+
+
+@register
+class TestScale(Node):
+    schema = NodeSchema(type="TestScale", doc="image * factor", inputs=(Input("image", "Image"),),
+                        outputs=(Output("image", "Image"),),
+                        params=(Param("factor", "float", 1.0, "multiplier"),))
+
+    def hash_extra(self, ctx, h):
+        _count(self.name, HASHES)
+
+    def compute(self, ctx, inputs):
+        _count(self.name)
+        return {"image": inputs["image"].with_pixels(inputs["image"].pixels * self.param(ctx, "factor"))}
+
+
+@register
+class TestDeviceTag(Node):
+    """Reads the device: image + 1 on cpu, + 2 elsewhere."""
+
+    schema = NodeSchema(type="TestDeviceTag", doc="image + device code", inputs=(Input("image", "Image"),),
+                        outputs=(Output("image", "Image"),))
+
+    def hash_extra(self, ctx, h):
+        _count(self.name, HASHES)
+        h.update(f"|device={ctx.device}".encode())
+
+    def compute(self, ctx, inputs):
+        _count(self.name)
+        return {"image": inputs["image"].with_pixels(inputs["image"].pixels + (1 if ctx.device == "cpu" else 2))}
 
 
 @register

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import _nodes  # noqa: F401  (registers the test node types)
 import numpy as np
 import pytest
+from _nodes import CALLS, HASHES
 
-import _nodes  # noqa: F401  (registers the test node types)
-from _nodes import CALLS
+from facewarp.core.errors import UsageError
 from facewarp.graph import Context, Evaluator, Graph, RenderError, ValidationError
 from facewarp.graph.cache import LRUCache
 from facewarp.graph.context import parse_frames
-from facewarp.core.errors import UsageError
 
 FRAMES = (1, 2, 3, 4)
 
@@ -18,6 +18,7 @@ FRAMES = (1, 2, 3, 4)
 @pytest.fixture(autouse=True)
 def _reset_counts():
     CALLS.clear()
+    HASHES.clear()
 
 
 def ctx(frame=1, **variables):
@@ -107,6 +108,188 @@ def test_sequence_node_computes_once_for_the_range():
     # Downstream of a sequence node, per-frame results are cached per frame.
     ev.pull("after", ctx(2))
     assert CALLS["after"] == len(FRAMES)
+
+
+# -- a host edits the graph between pulls: results follow, nothing else recomputes ------------
+
+def _grade_graph(gain=1.0):
+    g = Graph()
+    g.add("Constant", "c", {"width": 5, "height": 4, "color": [0.5, 0.25, 0.125]})
+    g.add("Grade", "grade", {"gain": gain})
+    g.connect("c.image", "grade.image")
+    return g
+
+
+def test_host_parameter_edits_show_without_forgetting_hashes():
+    g = _grade_graph()
+    ev = Evaluator(g)
+    first = ev.output("grade.image", ctx()).pixels.copy()
+    assert np.allclose(first[0, 0], [0.5, 0.25, 0.125])
+    g.nodes["grade"].set_param("gain", 5)
+    assert np.allclose(ev.output("grade.image", ctx()).pixels, 5 * first)
+    g.nodes["grade"].set_param("gain", 9)
+    assert np.allclose(ev.output("grade.image", ctx()).pixels, 9 * first)
+    g.nodes["c"].set_param("color", [1, 1, 1])
+    assert np.allclose(ev.output("grade.image", ctx()).pixels, 9)
+    g.nodes["grade"].set_param("gain", 1)  # back to a value seen before: from the cache
+    g.nodes["c"].set_param("color", [0.5, 0.25, 0.125])
+    computes = ev.stats["grade"].computes
+    assert np.array_equal(ev.output("grade.image", ctx()).pixels, first)
+    assert ev.stats["grade"].computes == computes
+
+
+def test_host_variable_and_frame_range_changes_show():
+    g = _grade_graph("${gain}")
+    ev = Evaluator(g)
+    assert np.allclose(ev.output("grade.image", ctx(1, gain=2.0)).pixels[0, 0], [1.0, 0.5, 0.25])
+    assert np.allclose(ev.output("grade.image", ctx(1, gain=4.0)).pixels[0, 0], [2.0, 1.0, 0.5])
+
+    g = Graph()
+    g.add("TestFrameSource", "src")
+    g.add("TestSequenceMean", "mean")
+    g.connect("src.image", "mean.image")
+    ev = Evaluator(g)
+    assert np.allclose(ev.output("mean.image", Context(frame=1, frames=(1, 2, 3, 4))).pixels, 2.5)
+    assert np.allclose(ev.output("mean.image", Context(frame=1, frames=(1, 2))).pixels, 1.5)
+
+
+def test_host_device_change_rehashes():
+    g = Graph()
+    g.add("Constant", "c", {"width": 2, "height": 2, "color": [0, 0, 0]})
+    g.add("TestDeviceTag", "tag")
+    g.connect("c.image", "tag.image")
+    ev = Evaluator(g)
+    cpu, cuda = Context(frame=1, device="cpu"), Context(frame=1, device="cuda")
+    assert ev.hash("tag", cpu) != ev.hash("tag", cuda)
+    assert np.allclose(ev.output("tag.image", cpu).pixels, 1)
+    assert np.allclose(ev.output("tag.image", cuda).pixels, 2)
+    assert np.allclose(ev.output("tag.image", cpu).pixels, 1)  # cached, not stale
+    assert CALLS["tag"] == 2 and ev.stats["c"].computes == 1
+    with ev.batch():  # hashes shared within a batch are still per context
+        assert np.allclose(ev.output("tag.image", cuda).pixels, 2)
+        assert np.allclose(ev.output("tag.image", cpu).pixels, 1)
+
+
+def test_host_rewiring_shows():
+    g = _grade_graph()
+    g.add("Constant", "white", {"width": 5, "height": 4, "color": [1, 1, 1]})
+    ev = Evaluator(g)
+    assert np.allclose(ev.output("grade.image", ctx()).pixels[0, 0], [0.5, 0.25, 0.125])
+    g.connect("white.image", "grade.image")
+    assert np.allclose(ev.output("grade.image", ctx()).pixels, 1)
+    g.add("Grade", "late", {"gain": 3})  # a node added after the evaluator was made
+    g.connect("grade.image", "late.image")
+    assert np.allclose(ev.output("late.image", ctx()).pixels, 3) and ev.stats["late"].computes == 1
+
+
+def _diamond():
+    """src -> a -> b -> d <- c <- src; d -> out (all counting)."""
+    g = Graph()
+    g.add("TestFrameSource", "src")
+    for n in ("a", "b", "c", "out"):
+        g.add("TestScale", n)
+    g.add("TestAdd", "d")
+    for s, d in (("src", "a"), ("a", "b"), ("src", "c"), ("d", "out")):
+        g.connect(f"{s}.image", f"{d}.image")
+    g.connect("b.image", "d.a")
+    g.connect("c.image", "d.b")
+    g.nodes["c"].set_param("factor", 0.5)  # else a and c hash (and cache) alike
+    g.validate(ctx())
+    return g
+
+
+def test_parameter_change_recomputes_exactly_downstream():
+    g = _diamond()
+    ev = Evaluator(g)
+    assert np.allclose(ev.output("out.image", ctx(3)).pixels, 4.5)
+    assert CALLS == {n: 1 for n in ("src", "a", "b", "c", "d", "out")}
+    ev.output("out.image", ctx(3))
+    assert CALLS == {n: 1 for n in ("src", "a", "b", "c", "d", "out")}  # nothing changed
+    g.nodes["a"].set_param("factor", 2.0)
+    assert np.allclose(ev.output("out.image", ctx(3)).pixels, 7.5)
+    assert CALLS == {"src": 1, "a": 2, "b": 2, "c": 1, "d": 2, "out": 2}
+    ev.output("out.image", ctx(3))
+    assert CALLS == {"src": 1, "a": 2, "b": 2, "c": 1, "d": 2, "out": 2}
+
+
+def test_batch_shares_hashes_and_single_pulls_do_not():
+    g = _diamond()
+    ev = Evaluator(g)
+    ev.pull("out", ctx())
+    ev.pull("b", ctx())
+    assert HASHES["a"] == 2  # each top-level pull hashes afresh
+    HASHES.clear()
+    with ev.batch():
+        ev.pull("out", ctx())
+        ev.pull("b", ctx())
+        assert np.allclose(ev.output("c.image", ctx()).pixels, 0.5)
+        g.nodes["c"].set_param("factor", 4.0)
+        ev.forget_hashes()  # an edit inside a batch needs this
+        assert np.allclose(ev.output("c.image", ctx()).pixels, 4)
+    assert HASHES["a"] == 1 and HASHES["b"] == 1  # shared by the pulls of out and b
+    assert HASHES["c"] == 2  # once before forget_hashes, once after
+    g.nodes["c"].set_param("factor", 5.0)
+    assert np.allclose(ev.output("c.image", ctx()).pixels, 5)  # the batch's memo is gone
+
+
+def test_error_in_a_pull_does_not_keep_hashes():
+    g = _grade_graph()
+    g.add("TestBroken", "bad")
+    g.connect("grade.image", "bad.image")
+    ev = Evaluator(g)
+    with pytest.raises(RenderError):
+        ev.pull("bad", ctx())
+    g.nodes["grade"].set_param("gain", 2)
+    assert np.allclose(ev.output("grade.image", ctx()).pixels[0, 0], [1.0, 0.5, 0.25])
+
+
+def _sequence_chain():
+    """src -> pre -> mean (sequence) -> post (counting)."""
+    g = Graph()
+    g.add("TestFrameSource", "src")
+    g.add("TestScale", "pre")
+    g.add("TestSequenceMean", "mean")
+    g.add("TestScale", "post")
+    g.connect("src.image", "pre.image")
+    g.connect("pre.image", "mean.image")
+    g.connect("mean.image", "post.image")
+    return g
+
+
+def test_sequence_hashing_is_memoised_within_a_pull():
+    g = _sequence_chain()
+    ev = Evaluator(g)
+    ev.pull("post", ctx(2))
+    assert HASHES["pre"] == len(FRAMES)  # each upstream frame hashed once, though asked twice
+    assert CALLS["mean"] == 1 and CALLS["pre"] == len(FRAMES)
+
+
+def test_change_downstream_of_a_sequence_node_does_not_recompute_it():
+    g = _sequence_chain()
+    ev = Evaluator(g)
+    for f in FRAMES:
+        assert np.allclose(ev.output("post.image", ctx(f)).pixels, 2.5)
+    g.nodes["post"].set_param("factor", 3.0)
+    for f in FRAMES:
+        assert np.allclose(ev.output("post.image", ctx(f)).pixels, 7.5)
+    assert CALLS == {"src": 4, "pre": 4, "mean": 1, "post": 8}
+    g.nodes["pre"].set_param("factor", 2.0)  # upstream: the sequence runs again, once
+    for f in FRAMES:
+        assert np.allclose(ev.output("post.image", ctx(f)).pixels, 15)
+    assert CALLS == {"src": 4, "pre": 8, "mean": 2, "post": 12}
+    assert len(ev._sequence) == 1  # the superseded sequence result was dropped
+
+
+def test_clear_recomputes_everything_once():
+    g = _sequence_chain()
+    ev = Evaluator(g)
+    for f in FRAMES:
+        ev.pull("post", ctx(f))
+    ev.clear()
+    assert len(ev.cache) == 0 and ev.cache.bytes == 0
+    for f in FRAMES:
+        assert np.allclose(ev.output("post.image", ctx(f)).pixels, 2.5)
+    assert CALLS == {"src": 8, "pre": 8, "mean": 2, "post": 8}
 
 
 def test_lru_cache_respects_byte_limit():

@@ -128,3 +128,18 @@ def test_normalising_std_gives_each_landmark_unit_std():
     nd = (d - d.mean(0)) / sig[None, :, None]
     np.testing.assert_allclose(nd.std(axis=(0, 2)), 1.0, rtol=0.08)
     assert normalising_std(list(np.zeros((10, 3, 2))))[0] == 0.5  # floor for static points
+
+
+def test_training_pairs_use_the_nodes_defaults():
+    """The pair builder tracks, warps and normalises with the very defaults the nodes declare
+    (library constants the schemas read), never copies of them."""
+    from facewarp.face import tracking
+    from facewarp.graph import registry
+    from facewarp.warping import landmark
+
+    tracker = registry.get("LandmarkTracker").schema
+    for name, value in tracking.TRACKER_DEFAULTS.items():
+        assert tracker.param(name).default == value, name
+    assert {p.name for p in tracker.params} >= set(tracking.TRACKER_DEFAULTS)
+    assert registry.get("TriangleWarp").schema.param("border_points").default == landmark.BORDER_POINTS
+    assert registry.get("LandmarkSpread").schema.param("min_std").default == landmark.MIN_STD
