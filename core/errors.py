@@ -9,6 +9,7 @@ Exit codes (also in the README):
     1  failure while rendering (a node's computation failed)
     2  invalid preset, arguments or inputs (validation, missing/unreadable input files,
        refusing to overwrite an existing output)
+  130  cancelled (the host's cancel callback, or Ctrl-C in the CLI)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_RENDER_FAILED = 1
 EXIT_INVALID = 2
+EXIT_CANCELLED = 130  # the shell's code for SIGINT: a stop asked for, not a failure
 
 
 class FacewarpError(Exception):
@@ -37,7 +39,7 @@ class FacewarpError(Exception):
         self.line = line
         self.source = source  # preset file name, when the error comes from a preset
 
-    def located(self, **fields) -> "FacewarpError":
+    def located(self, **fields) -> FacewarpError:
         """Fill in location fields that are still unknown (callers higher up know more)."""
         for key, value in fields.items():
             if value is not None and getattr(self, key, None) is None:
@@ -100,3 +102,9 @@ class RenderError(FacewarpError):
     """A node failed while computing a frame."""
 
     exit_code = EXIT_RENDER_FAILED
+
+
+class RenderCancelled(FacewarpError):
+    """A render was stopped on request between frames; ``render_result`` holds what was done."""
+
+    exit_code = EXIT_CANCELLED

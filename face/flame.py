@@ -74,7 +74,7 @@ class FaceModel:
     def landmark_ids(self) -> np.ndarray:
         return np.arange(len(self.lmk_faces)) if self.lmk_ids is None else np.asarray(self.lmk_ids)
 
-    def validate(self) -> "FaceModel":
+    def validate(self) -> FaceModel:
         V = self.v_template.shape[0]
         J = len(self.parents)
         checks = [
@@ -529,26 +529,3 @@ def _full_layer(model: FaceModel) -> FlameLayer:
 def landmarks_numpy(model: FaceModel, verts: np.ndarray) -> np.ndarray:
     tri = np.asarray(verts)[model.faces[model.lmk_faces]]
     return (tri * model.lmk_bary[:, :, None]).sum(1)
-
-
-def convert_flame_main(argv=None) -> int:
-    """Command-line body for ``facewarp convert-flame SRC.pkl DST.npz [--embedding E] [--overwrite]
-    [--n-shape 300]``; returns the exit code (2 on a refused/missing input or existing output)."""
-    import argparse
-    import sys
-
-    ap = argparse.ArgumentParser(prog="facewarp convert-flame",
-                                 description="Convert a FLAME .pkl to a plain-array .npz (no chumpy, no pickle).")
-    ap.add_argument("src")
-    ap.add_argument("dst")
-    ap.add_argument("--embedding", default=None, help="landmark embedding (.npz or DECA landmark_embedding.npy)")
-    ap.add_argument("--overwrite", action="store_true")
-    ap.add_argument("--n-shape", type=int, default=N_FLAME_SHAPE)
-    args = ap.parse_args(argv)
-    try:
-        out = convert_flame(args.src, args.dst, args.embedding, args.overwrite, args.n_shape)
-    except (ModelError, FileExistsError, FileNotFoundError) as exc:
-        print(f"facewarp: error: convert-flame: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from facewarp.core.errors import FacewarpError, ValidationError
+
 from . import registry
 from .context import Context
-from facewarp.core.errors import FacewarpError, ValidationError
 from .node import Node
 
 
@@ -42,7 +43,8 @@ class Graph:
             node = registry.create(type_name, name, params, bypass=bypass)
         except FacewarpError as exc:
             line = self.lines.get((name, "param", exc.param)) or self.lines.get((name, "type")) or self.lines.get((name,))
-            raise exc.located(node=name, line=line, source=self.source)
+            exc.located(node=name, line=line, source=self.source)
+            raise
         self.nodes[name] = node
         return node
 

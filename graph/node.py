@@ -17,10 +17,12 @@ pulls the node's inputs for any frame of the range, and serves per-frame results
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from facewarp.core.errors import FacewarpError, ValidationError
 
 from .context import Context
-from facewarp.core.errors import FacewarpError, ValidationError
 from .schema import NodeSchema
 
 
@@ -55,7 +57,8 @@ class Node:
                 return None
             return spec.coerce(value)
         except FacewarpError as exc:
-            raise exc.located(node=self.name, node_type=self.schema.type, param=name, frame=ctx.frame)
+            exc.located(node=self.name, node_type=self.schema.type, param=name, frame=ctx.frame)
+            raise
 
     def param_values(self, ctx: Context) -> dict[str, Any]:
         return {p.name: self.param(ctx, p.name) for p in self.schema.params}
@@ -96,9 +99,14 @@ class Node:
             out[o.name] = inputs[src]
         return out
 
-    # -- writers ----------------------------------------------------------------------
+    # -- sources and writers ----------------------------------------------------------
+    def frames_available(self, ctx: Context) -> tuple[int, ...]:
+        """Sources: the frames that exist on disk (evaluated frame numbers), for a default
+        range when none is given. ``ctx`` has no frame. Empty: no opinion."""
+        return ()
+
     def planned_outputs(self, ctx: Context) -> list[str]:
-        """Writers: the files this frame would write (the CLI checks them before rendering)."""
+        """Writers: the files this frame would write (render() checks them before computing)."""
         return []
 
     # -- errors -----------------------------------------------------------------------

@@ -37,14 +37,10 @@ Follows Geng et al. 2018 (the wg-GAN seed paper), with these documented choices:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import math
 import os
-import re
-import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +48,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from facewarp.networks.checkpoint import (CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint,
-                        sub_state, write_bytes_atomic)
+from facewarp.networks.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_checkpoint,
+    sub_state,
+    write_bytes_atomic,
+)
 from facewarp.networks.hrhgan import GlobalDiscriminator, HrhGenerator, LocalDiscriminator, complete
 from facewarp.networks.pairs import PairSet
 from facewarp.networks.wggan import WgDiscriminator, WgGenerator
@@ -95,7 +98,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
+    def from_json(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -134,11 +137,11 @@ class _Data:
     mouth: torch.Tensor
 
     @classmethod
-    def from_pairs(cls, pairs: PairSet, device) -> "_Data":
+    def from_pairs(cls, pairs: PairSet, device) -> _Data:
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)  # noqa: E731
         return cls(t(pairs.warped), t(pairs.disp), t(pairs.target), t(pairs.mouth))
 
-    def half_res(self) -> "_Data":
+    def half_res(self) -> _Data:
         return _Data(*(F.avg_pool2d(x, 2) for x in (self.warped, self.disp, self.target, self.mouth)))
 
     def __len__(self):
@@ -383,7 +386,7 @@ class Trainer:
         return {"mse": float(mse), "loss_d": float(loss_d), "loss_g": float(loss_g)}
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, steps: int | None = None) -> "Trainer":
+    def run(self, steps: int | None = None) -> Trainer:
         from tqdm import tqdm
 
         total = self.cfg.steps if steps is None else steps
@@ -480,7 +483,7 @@ class Trainer:
             self.hist_img = tensors["buffer.history_img"].to(self.device)
             self.hist_disp = tensors["buffer.history_disp"].to(self.device)
 
-    def resume(self, path: str | os.PathLike) -> "Trainer":
+    def resume(self, path: str | os.PathLike) -> Trainer:
         tensors, meta = load_checkpoint(path)
         self.load_state(tensors, meta)
         return self
@@ -523,42 +526,6 @@ def latest_checkpoint(out_dir: Path, kind: str) -> Path | None:
     return found[-1] if found else None
 
 
-# -- command line -------------------------------------------------------------------------------
-def _parse_bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="facewarp train", description="Train WgGAN or HrhGAN per shot "
-                                 "(a video / image sequence whose first frame is the rest expression) or on a "
-                                 "folder of such sequences.")
-    ap.add_argument("kind", choices=KINDS)
-    ap.add_argument("source", nargs="+", help="video file(s), image-sequence folder(s), or a folder of sequences")
-    ap.add_argument("--out", required=True, help="checkpoint folder")
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--size", type=int, default=None, help="network crop size (default 256)")
-    ap.add_argument("--every", type=int, default=10, help="use every N-th frame (the paper: 10)")
-    ap.add_argument("--max-frames", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ap.add_argument("--ckpt-every", type=int, default=None)
-    ap.add_argument("--resume", default=None, help="checkpoint to continue from, or 'auto' (latest in --out)")
-    ap.add_argument("--overwrite", action="store_true", help="allow starting afresh in a folder that holds checkpoints")
-    ap.add_argument("--no-progress", action="store_true")
-    for f in fields(TrainConfig):
-        if f.name in ("kind", "size", "steps", "batch", "seed", "device", "ckpt_every"):
-            continue
-        kind = _parse_bool if isinstance(f.default, bool) else type(f.default)
-        ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
-    return ap
-
-
 def train(kind: str, sources: list[str], out_dir: str | os.PathLike, *, every: int = 10, max_frames: int | None = None,
           resume: str | None = None, overwrite: bool = False, progress: bool = True, landmark_fn=None,
           **options) -> Trainer:
@@ -591,25 +558,3 @@ def train(kind: str, sources: list[str], out_dir: str | os.PathLike, *, every: i
     if resume_path is not None:
         trainer.resume(resume_path)
     return trainer.run()
-
-
-def train_main(argv: list[str] | None = None) -> int:
-    """``facewarp train wggan|hrhgan SOURCE... --out DIR [options]``; returns the exit code."""
-    from facewarp.core.errors import EXIT_INVALID, EXIT_OK, EXIT_RENDER_FAILED
-
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors -> exit code 2, --help -> 0
-        return int(exc.code or 0)
-    opts = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name not in ("kind",)}
-    try:
-        tr = train(args.kind, args.source, args.out, every=args.every, max_frames=args.max_frames, resume=args.resume,
-                   overwrite=args.overwrite, progress=not args.no_progress, **opts)
-    except (FileNotFoundError, FileExistsError, CheckpointError, ValueError, OSError) as exc:
-        print(f"facewarp train: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except RuntimeError as exc:
-        print(f"facewarp train: {exc}", file=sys.stderr)
-        return EXIT_RENDER_FAILED
-    print(f"facewarp train: {tr.cfg.kind} step {tr.step}, last checkpoint {tr.checkpoints[-1] if tr.checkpoints else '-'}")
-    return EXIT_OK

@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 
-from facewarp.graph import Image, InputError, Node, NodeSchema, Output, Param, parse_frames
 from facewarp.core.errors import FacewarpError
 from facewarp.core.frames import frame_path, frames_on_disk, has_token
-
+from facewarp.graph import InputError, Node, NodeSchema, Output, Param, parse_frames
 from facewarp.imaging.plates import read_plate
 
 
@@ -45,7 +44,8 @@ class PlateRead(Node):
         try:
             available = parse_frames(listed) if listed else None
         except FacewarpError as exc:
-            raise exc.located(node=self.name, node_type=self.schema.type, param="frames")
+            exc.located(node=self.name, node_type=self.schema.type, param="frames")
+            raise
         path = frame_path(pattern, frame)
         exists = (available is None or frame in available) and os.path.isfile(path)
         if exists:
@@ -59,6 +59,20 @@ class PlateRead(Node):
         earlier = [f for f in on_disk if f < frame]
         nearest = earlier[-1] if earlier else on_disk[0]
         return frame_path(pattern, nearest), policy == "black"
+
+    def frames_available(self, ctx) -> tuple[int, ...]:
+        raw = self.params["path"]
+        pattern = ctx.substitute(raw, frames=False) if isinstance(raw, str) else raw
+        if not isinstance(pattern, str) or not has_token(pattern):
+            return ()  # a still has no range of its own
+        offset = self.param(ctx, "offset")
+        listed = self.param(ctx, "frames").strip()
+        try:
+            allowed = set(parse_frames(listed)) if listed else None
+        except FacewarpError as exc:
+            raise exc.located(node=self.name, node_type=self.schema.type, param="frames") from None
+        # Files are numbered file frame = evaluated frame + offset (see _resolve).
+        return tuple(f - offset for f in frames_on_disk(pattern) if allowed is None or f in allowed)
 
     def hash_extra(self, ctx, h) -> None:
         # A node hashes what it reads: which file (after offset/hold) and that file's identity,
@@ -80,7 +94,8 @@ class PlateRead(Node):
         try:
             image = read_plate(path, self.param(ctx, "channels"), self.param(ctx, "colorspace"))
         except FacewarpError as exc:
-            raise exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
+            exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
+            raise
         if black:
             image = image.with_pixels(np.zeros_like(image.pixels))
             image.metadata["facewarp:missing_frame"] = ctx.frame

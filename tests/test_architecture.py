@@ -98,10 +98,10 @@ def test_imports_follow_the_layers(module):
 
 
 def test_nodes_holds_node_types_and_one_glue_module():
-    from facewarp.graph import Node
-
     import importlib
     import inspect
+
+    from facewarp.graph import Node
 
     for name in MODULES:
         if not name.startswith("facewarp.nodes.") or name == "facewarp.nodes._glue":

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _cli import facewarp
 
-from facewarp.graph import Image
 from facewarp.core.frames import frame_path
+from facewarp.graph import Image
 from facewarp.imaging.plates import read_plate, write_plate
 
 PRESET = str(Path(__file__).resolve().parents[2] / "presets" / "grade_exr.yaml")

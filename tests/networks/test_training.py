@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facewarp.networks.training import TrainConfig, Trainer
 from facewarp.networks.pairs import build_pairs, iter_frames, sequence_fps, synthetic_pairs, track_sequence
+from facewarp.networks.training import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("FACEWARP_SHARED", REPO.parent / "shared"))

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from facewarp.cli.onnx import export_onnx_main
+from facewarp.cli.train import train_main
 from facewarp.graph import Context, Evaluator, Graph, Image, InputError, Mask
 from facewarp.graph.node import Node
 from facewarp.graph.schema import NodeSchema, Output
 from facewarp.networks.checkpoint import CheckpointError, load_checkpoint
-from facewarp.networks.inference import export_onnx, export_onnx_main, load_model
-from facewarp.networks.training import TrainConfig, Trainer, train_main
+from facewarp.networks.inference import export_onnx, load_model
 from facewarp.networks.pairs import synthetic_pairs
+from facewarp.networks.training import TrainConfig, Trainer
 
 S = 64
 
@@ -246,7 +248,6 @@ def test_dataset_folder_of_sequences(tmp_path):
 
 
 def _face_points(cx=100.0, cy=100.0):
-    from facewarp.face import crop as fc
     from facewarp.face.landmarks import INNER_LIPS
 
     rng = np.random.default_rng(0)

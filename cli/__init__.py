@@ -1,0 +1,90 @@
+"""The ``facewarp`` command line: a thin shell over the engine (``facewarp.graph.render``).
+
+Exit codes: 0 success; 2 invalid preset, arguments or inputs (nothing rendered, or a bad
+input file met while rendering); 1 failure while rendering; 130 interrupted. User errors
+print one line (``facewarp: error: ...``) and no traceback; set FACEWARP_DEBUG=1 to see
+tracebacks.
+
+One module per command group: ``render`` (run, validate, demo), ``nodes``, and ``train``,
+``onnx``, ``flame``, which parse their own arguments (they take the rest of the command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from facewarp import __version__
+from facewarp.core.errors import EXIT_CANCELLED, EXIT_INVALID, EXIT_RENDER_FAILED, FacewarpError
+
+from . import nodes, render
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"facewarp: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
+# name -> (module in facewarp.cli, its main, help). Imported on use: they pull in torch.
+DELEGATED = {
+    "train": ("train", "train_main", "train WgGAN or HrhGAN on a shot (facewarp train wggan|hrhgan --help)"),
+    "export-onnx": ("onnx", "export_onnx_main", "export a WgGAN/HrhGAN checkpoint to ONNX (dynamic batch)"),
+    "convert-flame": ("flame", "convert_flame_main", "convert a FLAME .pkl to the plain-array .npz facewarp loads"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="facewarp", description="Node-graph face reanimation for VFX plates.")
+    parser.add_argument("--version", action="version", version=f"facewarp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    render.add_parsers(sub)
+    for name, (_, _, text) in DELEGATED.items():  # listed in --help; parsed by their own modules
+        sub.add_parser(name, help=text, add_help=False)
+    nodes.add_parsers(sub)
+    return parser
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    module, func, _ = DELEGATED[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), func)(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        try:
+            return _delegate(argv[0], argv[1:])
+        except FacewarpError as exc:
+            print(f"facewarp: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return args.func(args)
+    except FacewarpError as exc:
+        if os.environ.get("FACEWARP_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"facewarp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("facewarp: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:  # a bug, not a user error: keep the traceback for the report
+        import traceback
+
+        traceback.print_exc()
+        print(f"facewarp: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_RENDER_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

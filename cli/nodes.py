@@ -1,0 +1,31 @@
+"""``facewarp nodes [TYPE] [--json]``: the node types and their schemas."""
+
+from __future__ import annotations
+
+import json
+
+from facewarp import __version__
+from facewarp.core.errors import EXIT_OK
+from facewarp.graph import registry
+
+
+def add_parsers(sub) -> None:
+    nodes = sub.add_parser("nodes", help="list node types, or describe one")
+    nodes.add_argument("type", nargs="?")
+    nodes.add_argument("--json", action="store_true", help="machine-readable schema for host UIs")
+    nodes.set_defaults(func=cmd_nodes)
+
+
+def cmd_nodes(args) -> int:
+    types = registry.node_types()
+    if args.type:
+        cls = registry.get(args.type)
+        print(json.dumps(cls.schema.to_json(), indent=2) if args.json else cls.schema.help_text())
+        return EXIT_OK
+    if args.json:
+        print(json.dumps({"facewarp": __version__, "nodes": [c.schema.to_json() for c in types.values()]}, indent=2))
+        return EXIT_OK
+    width = max(len(t) for t in types)
+    for name, cls in types.items():
+        print(f"{name:<{width}}  {cls.schema.category:<10} {cls.schema.doc.split('. ')[0]}")
+    return EXIT_OK

@@ -1,0 +1,157 @@
+"""``facewarp run | validate | demo``: presets through :func:`facewarp.graph.render`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import resources
+
+from facewarp.core.errors import EXIT_INVALID, EXIT_OK, UsageError
+from facewarp.core.files import atomic_output
+from facewarp.graph import frames_available, plan, render
+from facewarp.graph.context import DEVICES, parse_frames
+from facewarp.graph.preset import load_preset
+
+
+def add_parsers(sub) -> None:
+    run = sub.add_parser("run", help="render a preset over a frame range")
+    run.add_argument("preset", help="YAML preset file")
+    run.add_argument("--frames", help="1001-1100, 1001-1100x2 or 1,5,9 (default: the preset's, else the plate's)")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a preset variable (repeatable)")
+    run.add_argument("--device", choices=DEVICES, default="auto")
+    policy = run.add_mutually_exclusive_group()
+    policy.add_argument("--overwrite", action="store_true", help="replace existing output frames")
+    policy.add_argument("--skip-existing", action="store_true", help="render only frames whose outputs are missing")
+    run.add_argument("--stats", metavar="FILE", help="write per-node timing as JSON")
+    run.add_argument("--cache-mb", type=int, default=None, help="result cache size (default 2048 or FACEWARP_CACHE_MB)")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check a preset without rendering")
+    val.add_argument("preset")
+    val.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
+    val.add_argument("--frames")
+    val.set_defaults(func=cmd_validate)
+
+    demo = sub.add_parser("demo", help="render the bundled demo: generated plates through a preset")
+    demo.add_argument("--out", default="facewarp_demo", help="folder for the demo plates and renders")
+    demo.add_argument("--preset", default=None, help="preset to run (default: the bundled demo preset)")
+    demo.add_argument("--frames", default="1001-1005")
+    demo.add_argument("--size", default="1280x720", help="plate size WxH, e.g. 3840x2160")
+    demo.add_argument("--device", choices=DEVICES, default="auto")
+    demo.add_argument("--overwrite", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _load(preset_path: str, sets: list[str], frames_spec: str | None):
+    preset = load_preset(preset_path)
+    preset.apply_sets(sets)
+    if frames_spec:
+        return preset, parse_frames(frames_spec)
+    if preset.frames:
+        return preset, parse_frames(preset.frames)
+    # No --frames and no preset range: what the sources have on disk.
+    found = frames_available(preset.graph, preset.context(frames=()))
+    if not found:
+        raise UsageError("no frame range: give --frames, a 'frames:' key in the preset, or a plate sequence on disk")
+    return preset, found
+
+
+def cmd_validate(args) -> int:
+    preset, frames = _load(args.preset, args.sets, args.frames)
+    ctx = preset.context(frames)
+    problems = preset.graph.problems(ctx)
+    if not preset.graph.outputs:
+        problems.append(UsageError("the preset renders nothing: list writer nodes under 'outputs:'", source=preset.path))
+    for p in problems:
+        print(f"facewarp: error: {p}", file=sys.stderr)
+    if problems:
+        return EXIT_INVALID
+    print(f"{args.preset}: ok ({len(preset.graph.nodes)} nodes, frames {frames[0]}-{frames[-1]} ({len(frames)}))")
+    done = {f for f, _ in plan(preset.graph, ctx).existing}
+    if done:  # not a problem of the preset, but `run` would refuse without a policy
+        print(f"{len(done)} of {len(frames)} frame(s) have existing outputs: run with --overwrite or --skip-existing")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    mode = "overwrite" if args.overwrite else "skip" if args.skip_existing else "error"
+    return run_preset(args.preset, frames_spec=args.frames, sets=args.sets, device=args.device, mode=mode,
+                      stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet)
+
+
+def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[str] = (), device: str = "auto",
+               mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False) -> int:
+    preset, frames = _load(preset_path, list(sets), frames_spec)
+    ctx = preset.context(frames, device=device, write_mode=mode)
+    bar = None
+
+    def progress(done, total, frame, seconds):
+        nonlocal bar
+        if quiet:
+            return
+        if frame is None:  # the start: the total is known
+            if sys.stderr.isatty():
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, unit="frame", file=sys.stderr, desc=os.path.basename(preset_path))
+        elif bar is not None:
+            bar.update(1)
+        else:
+            print(f"frame {frame} done in {seconds:.2f}s", file=sys.stderr, flush=True)
+
+    try:
+        result = render(preset.graph, ctx, mode=mode, progress=progress,
+                        cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
+    except BaseException as exc:
+        partial = getattr(exc, "render_result", None)  # set once frames started: report what was done
+        if stats and partial is not None:
+            _write_json(stats, partial.stats_json(preset=preset_path))
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if stats:
+        _write_json(stats, result.stats_json(preset=preset_path))
+    if not quiet:
+        skipped = len(result.skipped)
+        print(f"rendered {len(result.frames)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""),
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_json(path: str, data) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    # stats are a report the user asked for: replacing is expected
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+
+
+def demo_preset() -> str:
+    """The bundled demo preset, found through the installed package."""
+    return str(resources.files("facewarp.presets").joinpath("reanimate.yaml"))
+
+
+def cmd_demo(args) -> int:
+    """Generate plates from data a dependency ships, then run a preset over them."""
+    from facewarp.imaging.demo import write_demo_plates
+
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        assert w > 0 and h > 0
+    except (ValueError, AssertionError):
+        raise UsageError(f"--size must be WxH like 3840x2160, got '{args.size}'") from None
+    frames = parse_frames(args.frames)
+    plates = os.path.join(args.out, "plates", "plate.####.exr")
+    renders = os.path.join(args.out, "render", "render.####.exr")
+    stmaps = os.path.join(args.out, "stmap", "stmap.####.exr")
+    print(f"writing demo plates {plates} ({w}x{h}, {len(frames)} frames)", file=sys.stderr)
+    write_demo_plates(plates, frames, (w, h))
+    sets = [f"plate={plates}", f"out={renders}", *([f"stmap={stmaps}"] if args.preset is None else [])]
+    rc = run_preset(args.preset or demo_preset(), frames_spec=args.frames, sets=sets, device=args.device,
+                    mode="overwrite" if args.overwrite else "error", stats=os.path.join(args.out, "stats.json"))
+    if rc == EXIT_OK:
+        print(f"demo renders: {renders}", file=sys.stderr)
+    return rc
