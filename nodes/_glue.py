@@ -3,15 +3,28 @@ Mesh/Landmarks outputs; the network nodes' weights loading, channel checks and h
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 
 import numpy as np
 
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.face import tracking as fm
-from facewarp.face.landmarks import IBUG68_FROM_MP478, SCHEME_SIZES
-from facewarp.graph import Camera, FlameParams, Image, InputError, Landmarks, Mesh, Param, RenderError
+from facewarp.face.landmarks import IBUG68_FROM_MP478, SCHEME_SIZES, to_ibug68
+from facewarp.graph import (
+    Camera,
+    FacewarpError,
+    FlameParams,
+    Image,
+    InputError,
+    Landmarks,
+    Mesh,
+    Param,
+    RenderError,
+    ValidationError,
+)
 
 MODEL_PARAMS = (
     Param("model", "path", "", "FLAME .pkl (2020/2023/2023 Open), a .npz from `facewarp convert-flame`, or empty: "
@@ -25,6 +38,19 @@ def model_spec(p: dict, fallback: str | None = None) -> tuple[str, str | None]:
     """The model a face node reads: its ``model``/``embedding`` parameters, else ``fallback`` (the
     model named by its input), else the environment (``facewarp.face.models.resolve``)."""
     return models.resolve(p.get("model") or fallback, p.get("embedding") or None)
+
+
+def model_files(node, ctx, *, own_only: bool) -> list[str]:
+    """The model files a face node reads (its ``planned_inputs``). ``own_only``: only what its own
+    parameters name (ExpressionEdit, Retarget: otherwise the fitted parameters' model, read by
+    FLAMEFit); else also the environment's ($FACEWARP_FLAME, $FACEWARP_FLAME_EMBEDDING)."""
+    model, embedding = node.param(ctx, "model"), node.param(ctx, "embedding")
+    if own_only:
+        files = [model] if model and model.strip() != "default" else []
+        return files + ([embedding] if embedding else [])
+    spec, emb = models.resolve(model or None, embedding or None)
+    files = [] if spec == "default" else [os.path.expanduser(spec)]
+    return files + ([os.path.expanduser(emb)] if emb else [])
 
 
 def hash_model(h, spec: str, embedding: str | None) -> None:
@@ -95,6 +121,63 @@ def get_model(node, path: str, device: str, kind: str):
     return model
 
 
+def _safetensors_kind(path: str) -> str | None:
+    """The facewarp kind in a safetensors file's header ("" when it has none), or None when the
+    file does not start like safetensors. Reads the header only."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        (n,) = struct.unpack("<Q", head)
+        if not 0 < n < 100_000_000:
+            return None
+        header = f.read(n)
+    if not header.startswith(b"{"):
+        return None
+    meta = json.loads(header).get("__metadata__") or {}
+    return str(json.loads(meta.get("facewarp", "{}")).get("kind", ""))
+
+
+def weights_problems(node, ctx, kind: str) -> list[FacewarpError]:
+    """What ``get_model`` would refuse, found before rendering without loading the network: no
+    weights set, a file that is not a safetensors checkpoint, a weights-only torch file or an
+    ONNX model (a pickle with code is refused by the checkpoint reader), or the other network's
+    weights. A missing file is reported by the generic input check."""
+    path = node.param(ctx, "weights")
+    if not path:
+        return [node.error(ValidationError, f"no weights: set 'weights' to a {kind} .safetensors checkpoint or .onnx "
+                           f"file (facewarp train {kind.lower()}), or set bypass: true to pass the face through",
+                           param="weights")]
+    if not os.path.isfile(path):
+        return []
+    want = kind.lower()
+    try:
+        if path.lower().endswith(".onnx"):
+            import onnx
+
+            proto = onnx.load(path, load_external_data=False)
+            found = {p.key: p.value for p in proto.metadata_props}.get("facewarp_kind", "")
+            if not found:
+                return [node.error(InputError, "ONNX model has no facewarp_kind metadata (export it with facewarp "
+                                   "export-onnx)", param="weights", file=path)]
+        else:
+            found = _safetensors_kind(path)
+            if found is None:  # not safetensors: the checkpoint reader decides (weights-only torch, never pickle)
+                from facewarp.networks.checkpoint import CheckpointError, load_checkpoint
+
+                try:
+                    found = str(load_checkpoint(path)[1].get("kind", ""))
+                except CheckpointError as exc:
+                    return [node.error(InputError, str(exc), param="weights", file=path)]
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a refusal, in one line
+        return [node.error(InputError, f"weights file cannot be read ({type(exc).__name__})", param="weights",
+                           file=path)]
+    if found != want:
+        what = f"a {found} model" if found else "not a facewarp WgGAN/HrhGAN model"
+        return [node.error(InputError, f"weights are {what}, this node needs {want}", param="weights", file=path)]
+    return []
+
+
 def rgb_index(node, image: Image, port: str) -> list[int]:
     try:
         return [image.channels.index(c) for c in ("R", "G", "B")]
@@ -144,5 +227,5 @@ def track_image(image, p, previous_center=None) -> fm.FaceResult:
 def to_landmarks(points, score, scheme, size, found, info) -> Landmarks:
     pts = np.asarray(points, np.float32)
     if scheme == "ibug68":
-        pts = fm.to_ibug68(pts)
+        pts = to_ibug68(pts)
     return Landmarks(pts, np.full(len(pts), score, np.float32), scheme, size, found, info)

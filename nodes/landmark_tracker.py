@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.face import tracking as fm
+from facewarp.face.landmarks import N_MESH_POINTS
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
 
@@ -40,7 +41,7 @@ class LandmarkTracker(Node):
             image = fetch(f)["image"]
             r = track_image(image, p, prev)
             if r.points is not None:
-                prev = r.points[:fm.N_MESH_POINTS].mean(0)
+                prev = r.points[:N_MESH_POINTS].mean(0)
             raw.append(r.points)
             scores.append(r.score)
             sizes.append(image.size)
