@@ -1,7 +1,7 @@
 """The ``facewarp`` command line: a thin shell over the engine (``facewarp.graph.render``).
 
 Exit codes: 0 success; 2 invalid preset, arguments or inputs (nothing rendered, or a bad
-input file met while rendering); 1 failure while rendering; 130 interrupted. User errors
+input file met while rendering); 1 failure while rendering; 130 interrupted; 143 terminated (SIGTERM). User errors
 print one line (``facewarp: error: ...``) and no traceback; set FACEWARP_DEBUG=1 to see
 tracebacks.
 
@@ -18,6 +18,7 @@ import sys
 
 from facewarp import __version__
 from facewarp.core.errors import EXIT_CANCELLED, EXIT_INVALID, EXIT_RENDER_FAILED, FacewarpError
+from facewarp.core.quiet import VERBOSE_ENV
 
 from . import nodes, render
 
@@ -37,14 +38,21 @@ DELEGATED = {
 }
 
 
+VERBOSE_HELP = "show third-party libraries' own log output (OpenEXR, MediaPipe, TFLite, ...)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facewarp", description="Node-graph face reanimation for VFX plates.")
     parser.add_argument("--version", action="version", version=f"facewarp {__version__}")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     render.add_parsers(sub)
     for name, (_, _, text) in DELEGATED.items():  # listed in --help; parsed by their own modules
         sub.add_parser(name, help=text, add_help=False)
     nodes.add_parsers(sub)
+    for name, command in sub.choices.items():  # also after the command: facewarp run p.yaml --verbose
+        if name not in DELEGATED and "--verbose" not in command._option_string_actions:
+            command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -55,6 +63,9 @@ def _delegate(name: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "--verbose" and len(argv) > 1 and argv[1] in DELEGATED:
+        os.environ[VERBOSE_ENV] = "1"
+        argv = argv[1:]
     if argv and argv[0] in DELEGATED:
         try:
             return _delegate(argv[0], argv[1:])
@@ -63,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"  # read by the libraries that silence native log output
     if not args.command:
         parser.print_help()
         return EXIT_INVALID

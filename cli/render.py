@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from importlib import resources
 
 from facewarp.core.errors import EXIT_INVALID, EXIT_OK, UsageError
-from facewarp.core.files import atomic_output
-from facewarp.graph import frames_available, plan, render
+from facewarp.core.files import atomic_output, remove_stale_temps
+from facewarp.graph import events, frames_available, plan, render
 from facewarp.graph.context import DEVICES, parse_frames
 from facewarp.graph.preset import load_preset
+from facewarp.graph.render_loop import OUTPUT_ROOT_ENV, output_problem, planned_inputs, resolve_output_root
+
+_ROOT_HELP = (f"folder the run may write under (default: ${OUTPUT_ROOT_ENV}, else the current directory); "
+              "outputs and --stats elsewhere are refused")
 
 
 def add_parsers(sub) -> None:
@@ -24,7 +31,8 @@ def add_parsers(sub) -> None:
     policy = run.add_mutually_exclusive_group()
     policy.add_argument("--overwrite", action="store_true", help="replace existing output frames")
     policy.add_argument("--skip-existing", action="store_true", help="render only frames whose outputs are missing")
-    run.add_argument("--stats", metavar="FILE", help="write per-node timing as JSON")
+    run.add_argument("--stats", metavar="FILE", help="write per-node timing as JSON (under the output root)")
+    run.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
     run.add_argument("--cache-mb", type=int, default=None, help="result cache size (default 2048 or FACEWARP_CACHE_MB)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
@@ -33,10 +41,12 @@ def add_parsers(sub) -> None:
     val.add_argument("preset")
     val.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     val.add_argument("--frames")
+    val.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
     val.set_defaults(func=cmd_validate)
 
     demo = sub.add_parser("demo", help="render the bundled demo: generated plates through a preset")
-    demo.add_argument("--out", default="facewarp_demo", help="folder for the demo plates and renders")
+    demo.add_argument("--out", default="facewarp_demo", help="folder for the demo plates and renders (the run's "
+                      "output root)")
     demo.add_argument("--preset", default=None, help="preset to run (default: the bundled demo preset)")
     demo.add_argument("--frames", default="1001-1005")
     demo.add_argument("--size", default="1280x720", help="plate size WxH, e.g. 3840x2160")
@@ -60,17 +70,24 @@ def _load(preset_path: str, sets: list[str], frames_spec: str | None):
 
 
 def cmd_validate(args) -> int:
+    """Every problem knowable before rendering, each on its own line: the preset, parameters,
+    connections, node checks (input files over the range, keyframes, checkpoints, output formats)
+    and where the outputs would go."""
     preset, frames = _load(args.preset, args.sets, args.frames)
     ctx = preset.context(frames)
     problems = preset.graph.problems(ctx)
     if not preset.graph.outputs:
         problems.append(UsageError("the preset renders nothing: list writer nodes under 'outputs:'", source=preset.path))
+    todo = None
+    if not problems:  # where the outputs go needs a valid graph
+        todo = plan(preset.graph, ctx, output_root=args.output_root, inputs=[args.preset])
+        problems += todo.problems
     for p in problems:
         print(f"facewarp: error: {p}", file=sys.stderr)
     if problems:
         return EXIT_INVALID
     print(f"{args.preset}: ok ({len(preset.graph.nodes)} nodes, frames {frames[0]}-{frames[-1]} ({len(frames)}))")
-    done = {f for f, _ in plan(preset.graph, ctx).existing}
+    done = {f for f, _ in todo.existing}
     if done:  # not a problem of the preset, but `run` would refuse without a policy
         print(f"{len(done)} of {len(frames)} frame(s) have existing outputs: run with --overwrite or --skip-existing")
     return EXIT_OK
@@ -79,13 +96,38 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     mode = "overwrite" if args.overwrite else "skip" if args.skip_existing else "error"
     return run_preset(args.preset, frames_spec=args.frames, sets=args.sets, device=args.device, mode=mode,
-                      stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet)
+                      stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet, output_root=args.output_root)
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM (a farm stopping a task) raises SystemExit(143) instead of killing the process,
+    so every ``finally`` runs and no temp file is left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        print("facewarp: terminated", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[str] = (), device: str = "auto",
-               mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False) -> int:
+               mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False,
+               output_root: str | None = None) -> int:
     preset, frames = _load(preset_path, list(sets), frames_spec)
     ctx = preset.context(frames, device=device, write_mode=mode)
+    root = resolve_output_root(output_root)
+    if stats:
+        why = output_problem(stats, root, planned_inputs(preset.graph, ctx, [preset_path]))
+        if why is not None:
+            raise UsageError(f"--stats file {why}", file=stats)
     bar = None
 
     def progress(done, total, frame, seconds):
@@ -102,28 +144,33 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
         else:
             print(f"frame {frame} done in {seconds:.2f}s", file=sys.stderr, flush=True)
 
-    try:
-        result = render(preset.graph, ctx, mode=mode, progress=progress,
-                        cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
-    except BaseException as exc:
-        partial = getattr(exc, "render_result", None)  # set once frames started: report what was done
-        if stats and partial is not None:
-            _write_json(stats, partial.stats_json(preset=preset_path))
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if stats:
-        _write_json(stats, result.stats_json(preset=preset_path))
+    with _terminate_cleanly():
+        try:
+            result = render(preset.graph, ctx, mode=mode, progress=progress, output_root=root, inputs=[preset_path],
+                            cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
+        except BaseException as exc:
+            partial = getattr(exc, "render_result", None)  # set once frames started: report what was done
+            if stats and partial is not None:
+                _write_json(stats, partial.stats_json(preset=preset_path))
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if stats:
+            _write_json(stats, result.stats_json(preset=preset_path))
     if not quiet:
         skipped = len(result.skipped)
         print(f"rendered {len(result.frames)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""),
               file=sys.stderr)
+    counted = events.summary(result.stats_json())
+    if counted:  # fold-overs, repaired samples: said once per run, even with --quiet
+        print(f"facewarp: note: {counted}", file=sys.stderr)
     return EXIT_OK
 
 
 def _write_json(path: str, data) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    remove_stale_temps([path])
     # stats are a report the user asked for: replacing is expected
     with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
@@ -151,7 +198,8 @@ def cmd_demo(args) -> int:
     write_demo_plates(plates, frames, (w, h))
     sets = [f"plate={plates}", f"out={renders}", *([f"stmap={stmaps}"] if args.preset is None else [])]
     rc = run_preset(args.preset or demo_preset(), frames_spec=args.frames, sets=sets, device=args.device,
-                    mode="overwrite" if args.overwrite else "error", stats=os.path.join(args.out, "stats.json"))
+                    mode="overwrite" if args.overwrite else "error", stats=os.path.join(args.out, "stats.json"),
+                    output_root=args.out)
     if rc == EXIT_OK:
         print(f"demo renders: {renders}", file=sys.stderr)
     return rc

@@ -34,6 +34,7 @@ import numpy as np
 
 from facewarp.core import memory
 from facewarp.core.color import linear_to_srgb
+from facewarp.core.quiet import quiet_native, verbose
 from facewarp.face.landmarks import (
     FACE_LEFT,
     FACE_RIGHT,
@@ -81,25 +82,33 @@ memory.register("MediaPipe solutions", _close_solutions)
 
 
 def _mp():
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import mediapipe as mp  # lazy: heavy import, optional for the rest of the project
+    if not verbose():
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_native():
+        import mediapipe as mp  # lazy: heavy import, optional for the rest of the project
 
     return mp
 
 
+# MediaPipe's C++ side (TFLite, absl, glog) logs straight to fd 2 from its graph threads while a
+# solution is built and runs: every call into it goes through quiet_native() (facewarp --verbose
+# or FACEWARP_VERBOSE=1 shows those lines).
 def _detector():
     if "det" not in _solutions:
         mp = _mp()
-        _solutions["det"] = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
+        with quiet_native():
+            _solutions["det"] = mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                          min_detection_confidence=0.4)
     return _solutions["det"]
 
 
 def _mesher():
     if "mesh" not in _solutions:
         mp = _mp()
-        _solutions["mesh"] = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3)
+        with quiet_native():
+            _solutions["mesh"] = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3)
     return _solutions["mesh"]
 
 
@@ -130,7 +139,9 @@ def detect_faces(rgb: np.ndarray, detect_size: int = 640, convert=None) -> list[
     if convert is not None:
         small = convert(small)
     with _lock:
-        res = _detector().process(np.ascontiguousarray(small))
+        detector = _detector()
+        with quiet_native():
+            res = detector.process(np.ascontiguousarray(small))
     out = []
     for d in res.detections or []:
         bb = d.location_data.relative_bounding_box
@@ -165,7 +176,9 @@ def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: i
 def _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert=None):
     crop, (x0, y0, s) = _crop_square(rgb, cx, cy, side, mesh_size, convert)
     with _lock:
-        res = _mesher().process(crop)
+        mesher = _mesher()
+        with quiet_native():
+            res = mesher.process(crop)
     if not res.multi_face_landmarks:
         return None, None
     lm = res.multi_face_landmarks[0].landmark

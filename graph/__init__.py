@@ -17,7 +17,7 @@ from .evaluate import Evaluator
 from .graph import Graph
 from .node import Node
 from .registry import create, get, node_types, register
-from .render_loop import RenderPlan, RenderResult, frames_available, plan, render
+from .render_loop import RenderPlan, RenderResult, frames_available, plan, render, resolve_output_root
 from .schema import Input, NodeSchema, Output, Param
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "InputError", "Landmarks", "Mask", "Mesh", "Node", "NodeSchema", "Output", "OutputExistsError", "Param",
     "PresetError", "RenderCancelled", "RenderError", "RenderPlan", "RenderResult", "Transform2D", "UsageError",
     "ValidationError", "create", "frames_available", "get", "node_types", "parse_frames", "plan", "register", "render",
+    "resolve_output_root",
 ]

@@ -7,6 +7,10 @@
     ``%04d``      printf-style frame (any width, ``%d`` unpadded)
     ``@@@``       the frame, zero-padded to the number of ``@`` (RV/OpenImageIO)
 Frame tokens need a frame; expanding them without one is an error.
+
+Limits: a range holds at most ``MAX_FRAMES`` frames (render longer shots in chunks) and frame
+numbers have at most ``MAX_FRAME_DIGITS`` digits; ``parse_frames`` refuses more before building
+anything.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from facewarp.core.errors import UsageError, ValidationError
+from facewarp.core.errors import UsageError, ValidationError, brief, cut
 from facewarp.core.frames import frame_path, has_token
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_FRAMES = 100_000  # frames in one range (--frames, a preset's frames:, PlateRead's frames)
+MAX_FRAME_DIGITS = 9  # frame numbers up to 999,999,999
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ class Context:
         builtins = self.builtins()
         if name in builtins:
             return builtins[name]
-        raise ValidationError(f"unknown variable ${{{name}}} (known: {', '.join(sorted(set(self.variables) | set(builtins)))})")
+        known = sorted(set(self.variables) | set(builtins))
+        raise ValidationError(f"unknown variable ${{{cut(name)}}} (known: {cut(', '.join(known), 400)})")
 
     def substitute(self, text: str, *, frames: bool = True) -> Any:
         """Expand variables and (if ``frames``) frame tokens in ``text``.
@@ -75,7 +82,7 @@ class Context:
 
     def _expand_vars(self, text: str, depth: int) -> str:
         if depth > 8:
-            raise ValidationError(f"variables refer to each other in a loop while expanding '{text}'")
+            raise ValidationError(f"variables refer to each other in a loop while expanding '{cut(text)}'")
 
         def var(m):
             if m.group(0) == "$$":
@@ -90,7 +97,7 @@ class Context:
         if not has_token(text):
             return text
         if frame is None:
-            raise ValidationError(f"'{text}' has a frame token but no frame is being evaluated")
+            raise ValidationError(f"'{cut(text)}' has a frame token but no frame is being evaluated")
         return frame_path(text, frame)
 
 
@@ -98,23 +105,33 @@ _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+)\s*)?)?$")
 
 
 def parse_frames(spec: str) -> tuple[int, ...]:
-    """``1001-1100``, ``1001-1100x2``, ``1,5,9`` or combinations ``1-3,10`` -> sorted frames."""
+    """``1001-1100``, ``1001-1100x2``, ``1,5,9`` or combinations ``1-3,10`` -> sorted frames.
+
+    At most ``MAX_FRAMES`` frames: the count is worked out from the bounds before any list is built."""
     if not isinstance(spec, (str, int)) or isinstance(spec, bool):
-        raise UsageError(f"frame range must be a string like 1001-1100, got {spec!r}")
-    frames: list[int] = []
-    for part in str(spec).split(","):
+        raise UsageError(f"frame range must be a string like 1001-1100, got {brief(spec)}")
+    text = str(spec)
+    shown = cut(text)
+    parts, total = [], 0
+    for part in text.split(","):
         m = _RANGE.match(part)
         if not m:
-            raise UsageError(f"bad frame range '{part.strip()}' in '{spec}' (use 1001-1100, 1001-1100x2 or 1,5,9)")
+            raise UsageError(f"bad frame range '{cut(part.strip())}' in '{shown}' (use 1001-1100, 1001-1100x2 or 1,5,9)")
+        if any(g is not None and len(g.lstrip("-")) > MAX_FRAME_DIGITS for g in m.groups()):
+            raise UsageError(f"frame numbers in '{cut(part.strip())}' have more than {MAX_FRAME_DIGITS} digits")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
         step = int(m.group(3)) if m.group(3) else 1
         if last < first:
-            raise UsageError(f"frame range '{part.strip()}' ends before it starts")
+            raise UsageError(f"frame range '{cut(part.strip())}' ends before it starts")
         if step < 1:
-            raise UsageError(f"frame step in '{part.strip()}' must be >= 1")
-        frames.extend(range(first, last + 1, step))
-    out = tuple(sorted(set(frames)))
+            raise UsageError(f"frame step in '{cut(part.strip())}' must be >= 1")
+        total += (last - first) // step + 1
+        if total > MAX_FRAMES:
+            raise UsageError(f"frame range '{shown}' has more than {MAX_FRAMES} frames (the limit of one run; "
+                             "render long shots in chunks)")
+        parts.append((first, last, step))
+    out = tuple(sorted({f for first, last, step in parts for f in range(first, last + 1, step)}))
     if not out:
-        raise UsageError(f"frame range '{spec}' is empty")
+        raise UsageError(f"frame range '{shown}' is empty")
     return out

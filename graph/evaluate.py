@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from facewarp.core.errors import FacewarpError, RenderError, ValidationError
 from facewarp.core.types import PORT_TYPES
 
+from . import events
 from .cache import LRUCache
 from .context import Context
 from .graph import Graph
@@ -25,10 +26,34 @@ class NodeStats:
     computes: int = 0
     seconds: float = 0.0
     frames: dict[int, float] = field(default_factory=dict)  # frame -> seconds (last compute)
+    # What the node reported through ``events.count``: per frame (its last compute of that
+    # frame, so a recomputed frame is not counted twice) and the totals over those frames.
+    frame_counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def record_counts(self, computed: Iterable[int], reported: list[tuple[int | None, str, int]],
+                      default_frame: int) -> None:
+        """Replace the counts of the frames just ``computed`` by what was ``reported``."""
+        for frame in computed:
+            self.frame_counts.pop(frame, None)
+        for frame, key, n in reported:
+            per = self.frame_counts.setdefault(default_frame if frame is None else frame, {})
+            per[key] = per.get(key, 0) + n
+        totals: dict[str, int] = {}
+        for per in self.frame_counts.values():
+            for key, n in per.items():
+                totals[key] = totals.get(key, 0) + n
+        self.counts = totals
 
     def to_json(self) -> dict:
+        def frame_key(item):
+            return (item[0] is None, item[0] if item[0] is not None else 0)
+
         return {"computes": self.computes, "seconds": round(self.seconds, 6),
-                "frames": {str(k): round(v, 6) for k, v in sorted(self.frames.items())}}
+                "frames": {str(k): round(v, 6) for k, v in sorted(self.frames.items(), key=frame_key)},
+                "counts": dict(sorted(self.counts.items())),
+                "frame_counts": {str(k): dict(sorted(v.items()))
+                                 for k, v in sorted(self.frame_counts.items(), key=frame_key)}}
 
 
 class Evaluator:
@@ -188,7 +213,8 @@ class Evaluator:
         node = self.graph.nodes[name]
         t0 = time.perf_counter()
         try:
-            outputs = compute()
+            with events.collecting() as reported:
+                outputs = compute()
         except FacewarpError as exc:
             exc.located(node=name, node_type=node.schema.type, frame=None if sequence else ctx.frame)
             raise
@@ -203,6 +229,7 @@ class Evaluator:
         st.seconds += elapsed
         if not sequence:
             st.frames[ctx.frame] = elapsed
+        st.record_counts(outputs.keys() if sequence else (ctx.frame,), reported, ctx.frame)
         for result in (outputs.values() if sequence else (outputs,)):
             self._check_outputs(name, result)
         return outputs

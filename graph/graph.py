@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from facewarp.core.errors import FacewarpError, ValidationError
+from facewarp.core.errors import FacewarpError, ValidationError, brief, cut
 
 from . import registry
 from .context import Context
@@ -15,10 +15,10 @@ from .node import Node
 def split_ref(ref: Any, what: str = "connection") -> tuple[str, str]:
     """``"node.port"`` -> ("node", "port")."""
     if not isinstance(ref, str) or ref.count(".") < 1:
-        raise ValidationError(f"{what} must be 'node.output', got {ref!r}")
+        raise ValidationError(f"{what} must be 'node.output', got {brief(ref)}")
     node, port = ref.rsplit(".", 1)
     if not node or not port:
-        raise ValidationError(f"{what} must be 'node.output', got {ref!r}")
+        raise ValidationError(f"{what} must be 'node.output', got {brief(ref)}")
     return node, port
 
 
@@ -36,9 +36,9 @@ class Graph:
     # -- building ---------------------------------------------------------------------
     def add(self, type_name: str, name: str, params: dict | None = None, *, bypass: bool = False) -> Node:
         if name in self.nodes:
-            raise self._err(f"a node named '{name}' already exists", node=name, key=(name,))
+            raise self._err(f"a node named '{cut(name)}' already exists", node=name, key=(name,))
         if not isinstance(name, str) or not name or "." in name:
-            raise self._err(f"node names must be non-empty and contain no '.', got {name!r}", key=(name,))
+            raise self._err(f"node names must be non-empty and contain no '.', got {brief(name)}", key=(name,))
         try:
             node = registry.create(type_name, name, params, bypass=bypass)
         except FacewarpError as exc:
@@ -57,8 +57,13 @@ class Graph:
         return {port: src for (dst, port), src in self.connections.items() if dst == name}
 
     # -- validation -------------------------------------------------------------------
-    def problems(self, ctx: Context | None = None) -> list[ValidationError]:
-        """Every validation problem, each a one-line error; empty when the graph is valid."""
+    def problems(self, ctx: Context | None = None) -> list[FacewarpError]:
+        """Every validation problem, each a one-line error; empty when the graph is valid.
+
+        Connections, required inputs, every parameter (at the first frame), cycles and outputs;
+        then, for every node the outputs depend on (all nodes when none are listed) that is not
+        bypassed and whose parameters are valid, the node's own :meth:`Node.problems` over the
+        range ``ctx.frames``: missing input files, keyframes, checkpoints, output formats."""
         ctx = ctx or Context()
         if ctx.frame is None:
             ctx = ctx.at(ctx.frames[0] if ctx.frames else 1)
@@ -66,7 +71,7 @@ class Graph:
         for (dst, port), (src, src_port) in self.connections.items():
             key = (dst, "input", port)
             if dst not in self.nodes:
-                out.append(self._err(f"connection into unknown node '{dst}'", key=key))
+                out.append(self._err(f"connection into unknown node '{cut(dst)}'", key=key))
                 continue
             dnode = self.nodes[dst]
             spec_in = dnode.schema.input(port)
@@ -75,12 +80,13 @@ class Graph:
                 out.append(self._err(f"unknown input port (known: {known})", node=dst, port=port, key=key))
                 continue
             if src not in self.nodes:
-                out.append(self._err(f"input connected to unknown node '{src}'", node=dst, port=port, key=key))
+                out.append(self._err(f"input connected to unknown node '{cut(src)}'", node=dst, port=port, key=key))
                 continue
             spec_out = self.nodes[src].schema.output(src_port)
             if spec_out is None:
                 known = ", ".join(o.name for o in self.nodes[src].schema.outputs) or "none"
-                out.append(self._err(f"'{src}' has no output '{src_port}' (known: {known})", node=dst, port=port, key=key))
+                out.append(self._err(f"'{cut(src)}' has no output '{cut(src_port)}' (known: {known})", node=dst, port=port,
+                                     key=key))
                 continue
             if spec_out.type != spec_in.type:
                 out.append(self._err(f"type mismatch: expected {spec_in.type}, got {spec_out.type} from '{src}.{src_port}'",
@@ -108,7 +114,22 @@ class Graph:
             out.append(self._err("cycle: " + " -> ".join(cycle), node=cycle[0], key=(cycle[0],)))
         for name in self.outputs:
             if name not in self.nodes:
-                out.append(self._err(f"outputs lists unknown node '{name}'", key=("outputs",)))
+                out.append(self._err(f"outputs lists unknown node '{cut(name)}'", key=("outputs",)))
+        if not cycle:
+            bad_params = {p.node for p in out if p.param is not None}
+            for name in self.upstream_order([n for n in self.outputs if n in self.nodes]) if self.outputs else self.nodes:
+                node = self.nodes.get(name)
+                if node is None or node.bypass or name in bad_params:
+                    continue
+                try:
+                    found = list(node.problems(ctx))
+                except FacewarpError as exc:
+                    found = [exc]
+                for exc in found:
+                    exc.located(node=name, node_type=node.schema.type)
+                    key = (name, "param", exc.param) if exc.param else (name,)
+                    exc.located(line=self.lines.get(key) or self.lines.get((name,)), source=self.source)
+                    out.append(exc)
         return out
 
     def validate(self, ctx: Context | None = None) -> None:

@@ -12,15 +12,22 @@ way sets ``schema.time_dependent``; one that reads files adds their identity in
 Sequence nodes (``schema.requires_sequence``) implement ``compute_sequence`` instead: the
 engine calls it once for the whole requested range with a ``fetch(frame)`` function that
 pulls the node's inputs for any frame of the range, and serves per-frame results from it.
+
+Files a node reads and writes are declared, so that problems are found before rendering:
+``planned_outputs`` (writers: the files a frame writes), ``planned_inputs`` (the files a frame
+reads; by default the node's ``path`` parameters that are not its outputs) and ``problems``
+(node-level validation beyond each parameter's kind and range; by default, missing input files).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from facewarp.core.errors import FacewarpError, ValidationError
+from facewarp.core.errors import FacewarpError, InputError, ValidationError
 
 from .context import Context
 from .schema import NodeSchema
@@ -49,7 +56,7 @@ class Node:
         checked and converted to its kind."""
         spec = self.schema.param(name)
         if spec is None:
-            raise KeyError(f"{self.schema.type} has no parameter {name!r}")
+            raise KeyError(f"{self.schema.type} has no parameter '{name}'")
         raw = self.params[name]
         try:
             value = ctx.substitute(raw, frames=spec.kind == "path") if isinstance(raw, str) else raw
@@ -108,6 +115,108 @@ class Node:
     def planned_outputs(self, ctx: Context) -> list[str]:
         """Writers: the files this frame would write (render() checks them before computing)."""
         return []
+
+    def planned_inputs(self, ctx: Context) -> list[str]:
+        """The files this frame reads. Default: the value of every ``path`` parameter, as
+        substituted for this frame, that is set and is not one of the node's own outputs. A node
+        that reads other files (or not all of its paths) overrides this. The pre-flight uses it:
+        no output of a run may be one of its inputs, and a missing input is a validation problem."""
+        outputs = set(self.planned_outputs(ctx)) if self.schema.is_writer else set()
+        files = []
+        for spec in self.schema.params:
+            if spec.kind == "path":
+                value = self.param(ctx, spec.name)
+                if value and value not in outputs:
+                    files.append(value)
+        return files
+
+    def problems(self, ctx: Context) -> list[FacewarpError]:
+        """Node-level validation beyond each parameter's kind and range, for the frames of
+        ``ctx.frames`` (or ``ctx.frame``): every problem knowable before rendering, each a
+        one-line error. ``Graph.problems`` calls it for nodes that are not bypassed, after their
+        parameters validated. Overrides add their own checks to ``super().problems(ctx)``.
+        Default: :meth:`missing_inputs`."""
+        return self.missing_inputs(ctx)
+
+    def tolerates_missing_inputs(self, ctx: Context) -> bool:
+        """Whether a missing frame of an input sequence is handled rather than an error. The
+        convention: an enum parameter ``missing`` whose value is not "error" (PlateRead: hold the
+        nearest frame, or black); it still needs some frame of the sequence on disk."""
+        spec = self.schema.param("missing")
+        if spec is None or spec.kind != "enum":
+            return False
+        try:
+            return self.param(ctx, "missing") != "error"
+        except FacewarpError:
+            return False
+
+    def inputs_over(self, ctx: Context, frames: tuple[int, ...]) -> list[tuple[int, list[str]]]:
+        """``(frame, planned_inputs)`` for the frames. With the default ``planned_inputs``, files
+        that are the same at two consecutive frames are the same at every frame (only ``${frame}``
+        and frame tokens vary): then the first frame stands for all of them."""
+        if not frames:
+            return []
+        first = self.planned_inputs(ctx.at(frames[0]))
+        if type(self).planned_inputs is Node.planned_inputs and first == self.planned_inputs(ctx.at(frames[0] + 1)):
+            return [(frames[0], first)]
+        return [(frames[0], first)] + [(f, self.planned_inputs(ctx.at(f))) for f in frames[1:]]
+
+    def missing_inputs(self, ctx: Context) -> list[FacewarpError]:
+        """Input files (``planned_inputs``) that do not exist for some frame of the range. A frame
+        the node reports on disk (``frames_available``, which knows its offsets and frame lists)
+        counts as present, and so does every frame when the node tolerates missing ones."""
+        frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+        try:
+            per_frame = self.inputs_over(ctx, frames)
+        except FacewarpError:
+            return []  # a parameter problem: reported on its own
+        if not any(files for _, files in per_frame):
+            return []
+        try:
+            available = set(self.frames_available(replace(ctx, frame=None)))
+        except FacewarpError:
+            available = set()
+        tolerant = bool(available) and self.tolerates_missing_inputs(ctx)
+        exists: dict[str, bool] = {}
+        missing: list[tuple[int, str]] = []
+        for frame, files in per_frame:
+            for path in files:
+                if tolerant or frame in available:
+                    continue
+                if path not in exists:
+                    exists[path] = os.path.exists(path)
+                if not exists[path]:
+                    missing.append((frame, path))
+        if not missing:
+            return []
+        try:  # files that do not change with the frame (a still, a model) are named once
+            stills = set(self.planned_inputs(ctx.at(frames[0]))) & set(self.planned_inputs(ctx.at(frames[0] + 1)))
+        except FacewarpError:
+            stills = set()
+        out: list[FacewarpError] = []
+        named: set[str] = set()
+        for frame, path in missing:
+            if path in stills and path not in named:
+                named.add(path)
+                out.append(self.error(InputError, "input file does not exist", file=path,
+                                      param=self._path_param(ctx.at(frame), path)))
+        sequence = [(f, p) for f, p in missing if p not in stills]
+        if sequence:  # worded as when rendering meets it
+            frame, path = sequence[0]
+            more = f" ({len(sequence)} frames of the range are missing)" if len(sequence) > 1 else ""
+            out.append(self.error(InputError, f"missing frame of the sequence{more}", file=path, frame=frame))
+        return out
+
+    def _path_param(self, ctx: Context, path: str) -> str | None:
+        """The ``path`` parameter whose value at this frame is ``path`` (for messages)."""
+        for spec in self.schema.params:
+            if spec.kind == "path":
+                try:
+                    if self.param(ctx, spec.name) == path:
+                        return spec.name
+                except FacewarpError:
+                    continue
+        return None
 
     # -- errors -----------------------------------------------------------------------
     def error(self, cls=FacewarpError, message: str = "", **fields) -> FacewarpError:

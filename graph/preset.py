@@ -15,7 +15,12 @@ Format (version 1)::
       write: {type: PlateWrite, params: {path: "${out}"}, inputs: {image: grade.image}}
     outputs: [write]                  # nodes rendered per frame
 
-Only ``yaml.SafeLoader`` is used: presets come from strangers on a farm.
+Only safe YAML is read (``yaml.SafeLoader``'s constructors: no Python objects): presets come
+from strangers on a farm. Limits, each refused with one line before any large amount of work:
+a preset file is at most ``MAX_PRESET_BYTES`` (only that much is ever read), its YAML holds at
+most ``MAX_YAML_NODES`` values counting every use of an alias as a full copy of what it names
+(an "alias bomb" of a few hundred bytes would otherwise expand to billions), nests at most
+``MAX_YAML_DEPTH`` levels, and an alias may not refer to a node that contains it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from facewarp.core.errors import FacewarpError, PresetError, UsageError, ValidationError
+from facewarp.core.errors import FacewarpError, PresetError, UsageError, ValidationError, brief, cut
 from facewarp.core.files import atomic_output
 
 from .context import Context, parse_frames
@@ -37,6 +42,9 @@ FORMAT_VERSION = 1
 _TOP_KEYS = ("facewarp", "description", "frames", "fps", "vars", "nodes", "outputs")
 _NODE_KEYS = ("type", "params", "inputs", "bypass", "doc")
 _VAR_KEYS = ("type", "default", "doc", "min", "max", "choices")
+MAX_PRESET_BYTES = 1 << 20  # 1 MiB; shipped presets are 1-3 kB
+MAX_YAML_NODES = 50_000  # YAML values, an alias counting as a copy of what it names
+MAX_YAML_DEPTH = 64  # nesting levels
 
 
 class _LineDict(dict):
@@ -45,8 +53,73 @@ class _LineDict(dict):
     lines: dict
 
 
-class _SafeLineLoader(yaml.SafeLoader):
-    """SafeLoader (no Python object construction) whose mappings remember key lines."""
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _CParser = None
+
+if _CParser is not None:
+    class _SafeBase(_CParser, yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml scans and parses; composing stays in Python so the limits below apply while
+        the document is read (libyaml's own composer would build it all first)."""
+
+        def __init__(self, stream):
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        check_node = yaml.composer.Composer.check_node
+        get_node = yaml.composer.Composer.get_node
+        get_single_node = yaml.composer.Composer.get_single_node
+else:  # pragma: no cover
+    _SafeBase = yaml.SafeLoader
+
+
+class _SafeLineLoader(_SafeBase):
+    """Safe constructors only (no Python object construction); mappings remember key lines; the
+    document is refused past MAX_YAML_NODES values (aliases counted expanded) or MAX_YAML_DEPTH."""
+
+    source = "<preset>"
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._total = 0  # values composed so far, each alias use counting the size of its target
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> expanded size, once the node is complete
+
+    def _refuse(self, message: str, mark) -> PresetError:
+        return PresetError(message, line=mark.line + 1 if mark is not None else None, source=self.source)
+
+    def _grow(self, n: int, mark) -> None:
+        self._total += n
+        if self._total > MAX_YAML_NODES:
+            raise self._refuse(f"the preset holds more than {MAX_YAML_NODES} YAML values (each use of an alias "
+                               "counts as a copy of what it names); refused", mark)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size = self._sizes.get(id(target))
+                if size is None:  # still being composed: the alias is inside what it names
+                    raise self._refuse(f"alias *{cut(event.anchor, 40)} refers to a node that contains it "
+                                       "(recursive YAML is not allowed)", event.start_mark)
+                self._grow(size, event.start_mark)
+            return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise self._refuse(f"YAML nested more than {MAX_YAML_DEPTH} levels deep", mark)
+        start = self._total
+        self._grow(1, mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._total - start
+        return node
 
 
 def _construct_line_mapping(loader, node):
@@ -71,15 +144,16 @@ def _safe_load_with_lines(text: str, source: str):
     loader = None
     try:
         loader = _SafeLineLoader(text)  # the reader already rejects control characters here
+        loader.source = source
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise PresetError(f"YAML syntax: {exc.problem or exc.context}", line=line, source=source) from None
+        raise PresetError(f"YAML syntax: {cut(exc.problem or exc.context, 200)}", line=line, source=source) from None
     except yaml.YAMLError as exc:
-        raise PresetError(f"YAML: {exc}", source=source) from None
+        raise PresetError(f"YAML: {cut(str(exc), 200)}", source=source) from None
     except (TypeError, ValueError, RecursionError) as exc:  # unhashable keys, bad timestamps, deep nesting
-        raise PresetError(f"YAML structure: {exc}", source=source) from None
+        raise PresetError(f"YAML structure: {cut(str(exc), 200)}", source=source) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -106,7 +180,8 @@ class Preset:
         spec = self.variables.get(name)
         if spec is None:
             known = ", ".join(self.variables) or "none"
-            raise UsageError(f"--set {name}: the preset has no variable '{name}' (known: {known})", source=self.path)
+            raise UsageError(f"--set {cut(name)}: the preset has no variable '{cut(name)}' (known: {cut(known, 400)})",
+                             source=self.path)
         try:
             self.values[name] = spec.coerce(value)
         except FacewarpError as exc:
@@ -115,7 +190,7 @@ class Preset:
     def apply_sets(self, assignments: list[str]) -> None:
         for item in assignments:
             if "=" not in item:
-                raise UsageError(f"--set expects name=value, got '{item}'")
+                raise UsageError(f"--set expects name=value, got '{cut(item)}'")
             name, value = item.split("=", 1)
             self.set_var(name.strip(), value)
 
@@ -179,18 +254,33 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+def _too_large(size: str) -> str:
+    return f"preset is larger than {MAX_PRESET_BYTES // 1024} KiB ({size}); refused without reading it"
+
+
 def load_preset(path: str) -> Preset:
+    """Read and check a preset file (at most MAX_PRESET_BYTES are read)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_PRESET_BYTES:
+                raise PresetError(_too_large(f"{size} bytes"), file=path)
+            data = fh.read(MAX_PRESET_BYTES + 1)  # a pipe or device reports no size: read one byte more, no more
+        if len(data) > MAX_PRESET_BYTES:
+            raise PresetError(_too_large("more"), file=path)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise PresetError("preset file does not exist", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"cannot read preset: {exc}", file=path) from None
+        raise PresetError(f"cannot read preset: {cut(str(exc), 200)}", file=path) from None
     return loads_preset(text, source=path)
 
 
 def loads_preset(text: str, source: str = "<preset>") -> Preset:
+    if not isinstance(text, str):
+        raise PresetError(f"a preset is YAML text, got {type(text).__name__}", source=source)
+    if len(text) > MAX_PRESET_BYTES:  # characters: a lower bound of the bytes
+        raise PresetError(_too_large(f"{len(text)} characters"), source=source)
     data = _safe_load_with_lines(text, source)
     path = source if source != "<preset>" else None
 
@@ -202,19 +292,19 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
         raise PresetError(f"a preset must be a YAML mapping, got {type(data).__name__}", source=source)
     for key in data:
         if key not in _TOP_KEYS:
-            raise err(f"unknown top-level key {key!r} (expected {', '.join(_TOP_KEYS)})", key)
+            raise err(f"unknown top-level key {brief(key)} (expected {', '.join(_TOP_KEYS)})", key)
     if "facewarp" not in data:
         raise err("missing 'facewarp: 1' version key")
     version = data["facewarp"]
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise err(f"unsupported preset version {version!r} (this facewarp reads version {FORMAT_VERSION})", "facewarp")
+        raise err(f"unsupported preset version {brief(version)} (this facewarp reads version {FORMAT_VERSION})", "facewarp")
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise err("description must be a string", "description")
     frames = data.get("frames")
     if frames is not None:
         if isinstance(frames, bool) or not isinstance(frames, (str, int)):
-            raise err(f"frames must be a range like '1001-1100', got {frames!r}", "frames")
+            raise err(f"frames must be a range like '1001-1100', got {brief(frames)}", "frames")
         frames = str(frames)
         try:
             parse_frames(frames)
@@ -222,7 +312,7 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
             raise err(exc.message, "frames") from None
     fps = data.get("fps", 24.0)
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (0 < fps < 10000):
-        raise err(f"fps must be a positive number, got {fps!r}", "fps")
+        raise err(f"fps must be a positive number, got {brief(fps)}", "fps")
 
     preset = Preset(graph=Graph(source=source), frames=frames, fps=float(fps), description=description, path=path)
 
@@ -232,7 +322,7 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
     for name, spec in raw_vars.items():
         line = _line(raw_vars, name)
         if not isinstance(name, str) or not name.isidentifier():
-            raise PresetError(f"variable names must be identifiers, got {name!r}", line=line, source=source)
+            raise PresetError(f"variable names must be identifiers, got {brief(name)}", line=line, source=source)
         preset.variables[name] = _parse_var(name, spec, line, source)
         preset.values[name] = preset.variables[name].default
 
@@ -243,16 +333,16 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
     for name, entry in raw_nodes.items():
         line = _line(raw_nodes, name)
         if not isinstance(name, str) or not name or "." in name:
-            raise PresetError(f"node names must be non-empty strings without '.', got {name!r}", line=line, source=source)
+            raise PresetError(f"node names must be non-empty strings without '.', got {brief(name)}", line=line, source=source)
         if not isinstance(entry, dict):
             raise PresetError("a node must be a mapping with 'type'", node=name, line=line, source=source)
         for key in entry:
             if key not in _NODE_KEYS:
-                raise PresetError(f"unknown key {key!r} (expected {', '.join(_NODE_KEYS)})", node=name,
+                raise PresetError(f"unknown key {brief(key)} (expected {', '.join(_NODE_KEYS)})", node=name,
                                   line=_line(entry, key) or line, source=source)
         type_name = entry.get("type")
         if not isinstance(type_name, str):
-            raise PresetError(f"node 'type' must be a node type name, got {type_name!r}", node=name,
+            raise PresetError(f"node 'type' must be a node type name, got {brief(type_name)}", node=name,
                               line=_line(entry, "type") or line, source=source)
         params = entry.get("params") or {}
         if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
@@ -260,7 +350,7 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
                               line=_line(entry, "params") or line, source=source)
         bypass = entry.get("bypass", False)
         if not isinstance(bypass, bool):
-            raise PresetError(f"bypass must be true or false, got {bypass!r}", node=name,
+            raise PresetError(f"bypass must be true or false, got {brief(bypass)}", node=name,
                               line=_line(entry, "bypass") or line, source=source)
         doc = entry.get("doc", "")
         if not isinstance(doc, str):
@@ -283,7 +373,7 @@ def loads_preset(text: str, source: str = "<preset>") -> Preset:
         for port, ref in inputs.items():
             pline = _line(inputs, port) or line
             if not isinstance(port, str):
-                raise PresetError(f"input port names must be strings, got {port!r}", node=name, line=pline, source=source)
+                raise PresetError(f"input port names must be strings, got {brief(port)}", node=name, line=pline, source=source)
             graph.lines[(name, "input", port)] = pline
             try:
                 src, src_port = split_ref(ref, f"input '{port}'")
@@ -318,11 +408,11 @@ def _parse_var(name: str, spec: Any, line: int | None, source: str) -> Param:
         return Param(name, kind, spec)
     for key in spec:
         if key not in _VAR_KEYS:
-            raise PresetError(f"variable '{name}': unknown key {key!r} (expected {', '.join(_VAR_KEYS)})",
+            raise PresetError(f"variable '{name}': unknown key {brief(key)} (expected {', '.join(_VAR_KEYS)})",
                               line=_line(spec, key) or line, source=source)
     kind = spec.get("type", "string")
     if kind not in PARAM_KINDS:
-        raise PresetError(f"variable '{name}': type must be one of {', '.join(PARAM_KINDS)}, got {kind!r}",
+        raise PresetError(f"variable '{name}': type must be one of {', '.join(PARAM_KINDS)}, got {brief(kind)}",
                           line=_line(spec, "type") or line, source=source)
     doc = spec.get("doc", "")
     lo, hi = spec.get("min"), spec.get("max")

@@ -13,7 +13,7 @@ import inspect
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from facewarp.core.errors import ValidationError
+from facewarp.core.errors import ValidationError, cut
 
 from .node import Node
 
@@ -62,7 +62,7 @@ def node_types() -> dict[str, type[Node]]:
 def get(type_name: str) -> type[Node]:
     types = node_types()
     if type_name not in types:
-        raise ValidationError(f"unknown node type '{type_name}' (known: {', '.join(types)})")
+        raise ValidationError(f"unknown node type '{cut(type_name)}' (known: {', '.join(types)})")
     return types[type_name]
 
 

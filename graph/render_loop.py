@@ -9,6 +9,18 @@ Output policy (``mode``, the same as ``Context.write_mode`` that writers read):
     ``"overwrite"``  existing files are replaced
     ``"skip"``       frames whose planned outputs all exist are not rendered at all
 
+Where a run may write (checked by ``plan()`` for every planned output, before anything is
+computed; each problem a one-line ValidationError naming the node, parameter and file):
+    * only under the output root - ``output_root=``, else ``$FACEWARP_OUTPUT_ROOT``, else the
+      current directory - after resolving ``..`` and symlinks (``os.path.realpath``);
+    * never onto a file the run reads (``Node.planned_inputs`` of every node it evaluates, plus
+      the ``inputs=`` a caller names, e.g. the preset);
+    * every file once: a path without a frame token over several frames, or two writers of the
+      same file, is refused (each frame would replace the last);
+    * into a folder that exists or can be created (not under a regular file), and not onto a folder.
+A run also removes, before its first frame, the temp files that a killed earlier run left for
+its own outputs (``core.files.remove_stale_temps``); ``plan()`` itself changes nothing.
+
 Stopping: ``cancel()`` is asked before every frame; when it returns True, ``render()`` raises
 :class:`RenderCancelled` (exit code 130). Any exception that escapes the frame loop (a cancel,
 a node failure, Ctrl-C) carries the partial :class:`RenderResult` as ``exc.render_result``,
@@ -22,7 +34,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from facewarp.core.errors import OutputExistsError, RenderCancelled, UsageError
+from facewarp.core.errors import FacewarpError, OutputExistsError, RenderCancelled, UsageError, ValidationError
+from facewarp.core.files import remove_stale_temps
 
 from .context import Context
 from .evaluate import Evaluator
@@ -45,9 +58,14 @@ class RenderPlan:
     skipped: tuple[int, ...]  # "skip" mode: every output exists
     outputs: dict[int, tuple[str, ...]] = field(default_factory=dict)  # frame -> planned files
     existing: tuple[tuple[int, str], ...] = ()  # (frame, file) planned and already on disk
+    root: str = ""  # the output root, resolved
+    problems: tuple[FacewarpError, ...] = ()  # outputs the run may not write (see the module doc)
 
     def check(self) -> None:
-        """Raise :class:`OutputExistsError` when ``mode`` is "error" and an output exists."""
+        """Raise the first of ``problems``, else :class:`OutputExistsError` when ``mode`` is
+        "error" and an output exists."""
+        if self.problems:
+            raise self.problems[0]
         if self.existing and self.mode == "error":
             frame, first = self.existing[0]
             n = len(self.existing)
@@ -80,21 +98,151 @@ class RenderResult:
 
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise UsageError(f"output mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise UsageError(f"output mode must be one of {', '.join(MODES)}, got '{str(mode)[:40]}'")
     return mode
 
 
-def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[int] | None = None) -> RenderPlan:
-    """Ask every output node for the files each frame would write and see which exist.
+OUTPUT_ROOT_ENV = "FACEWARP_OUTPUT_ROOT"
 
-    ``mode`` defaults to ``ctx.write_mode``, ``frames`` to ``ctx.frames``. Does not raise for
-    existing files (see :meth:`RenderPlan.check`); the graph should be valid."""
+
+def resolve_output_root(root: str | os.PathLike | None = None) -> str:
+    """The folder a run may write under, resolved: ``root``, else ``$FACEWARP_OUTPUT_ROOT``, else
+    the current directory."""
+    if root is None or root == "":
+        root = os.environ.get(OUTPUT_ROOT_ENV) or os.curdir
+    try:
+        return os.path.realpath(os.fspath(root))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"output root '{str(root)[:80]}' cannot be resolved: {exc}") from None
+
+
+def _resolve(path: str, cache: dict | None = None) -> str:
+    """``os.path.realpath(path)``, resolving each folder once per ``cache``."""
+    if cache is None:
+        return os.path.realpath(path)
+    parent, name = os.path.split(os.path.abspath(path))
+    key = ("real", parent)
+    if key not in cache:
+        cache[key] = os.path.realpath(parent)
+    full = os.path.join(cache[key], name)
+    return os.path.realpath(full) if os.path.islink(full) else full
+
+
+def output_problem(path: str, root: str, inputs: dict[str, str] | None = None, cache: dict | None = None) -> str | None:
+    """Why the run may not write ``path`` (a message), or None. ``root`` is resolved (see
+    :func:`resolve_output_root`); ``inputs`` maps the resolved files the run reads to who reads them;
+    ``cache`` (any dict, reused across calls) keeps what is known of each folder."""
+    if not path or "\0" in path:
+        return "is not a usable file name"
+    real = _resolve(path, cache)
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+        where = f" (it resolves to '{real}')" if os.path.abspath(path) != real else ""
+        return (f"is outside the output root '{root}'{where}; a run writes only under its output root "
+                f"(--output-root DIR or ${OUTPUT_ROOT_ENV}; default: the current directory)")
+    if inputs and real in inputs:
+        return f"is also an input of this run ({inputs[real]}); refusing to write over it"
+    if os.path.isdir(real):
+        return "is a folder, not a file"
+    parent = os.path.dirname(real)
+    key = ("folder", parent)
+    if cache is not None and key in cache:
+        return cache[key]
+    folder = parent
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    why = None
+    if not os.path.isdir(folder):
+        why = f"cannot be created: '{folder}' is a file, not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        why = f"cannot be written: the folder '{folder}' is not writable"
+    if cache is not None:
+        cache[key] = why
+    return why
+
+
+def planned_inputs(graph: Graph, ctx: Context, extra: Iterable[str] = ()) -> dict[str, str]:
+    """Resolved path -> who reads it, for every file the run reads over the range ``ctx.frames``:
+    each node the outputs depend on (``Node.planned_inputs``, bypassed nodes read nothing) and
+    ``extra`` files (e.g. the preset)."""
+    found: dict[str, str] = {}
+    cache: dict = {}
+    for path in extra:
+        found.setdefault(os.path.realpath(path), f"'{path}'")
+    frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+    names = [n for n in graph.upstream_order([n for n in graph.outputs if n in graph.nodes]) if n in graph.nodes]
+    for name in names:
+        node = graph.nodes[name]
+        if node.bypass:
+            continue
+        try:
+            per_frame = node.inputs_over(ctx, tuple(frames))
+        except FacewarpError:
+            continue
+        seen: set[str] = set()
+        for _, files in per_frame:
+            for path in files:
+                if path not in seen and "\0" not in path:
+                    seen.add(path)
+                    found.setdefault(_resolve(path, cache), f"node '{name}' reads it")
+    return found
+
+
+def _path_param(node, fctx: Context, path: str) -> str | None:
+    """The ``path`` parameter of ``node`` whose value is ``path`` at this frame, if any."""
+    for spec in node.schema.params:
+        if spec.kind == "path":
+            try:
+                if node.param(fctx, spec.name) == path:
+                    return spec.name
+            except FacewarpError:
+                continue
+    return None
+
+
+def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[int] | None = None, *,
+         output_root: str | os.PathLike | None = None, inputs: Iterable[str] = ()) -> RenderPlan:
+    """Ask every output node for the files each frame would write, check where they are (see
+    the module doc) and see which exist.
+
+    ``mode`` defaults to ``ctx.write_mode``, ``frames`` to ``ctx.frames``; ``output_root`` as in
+    :func:`resolve_output_root`; ``inputs`` are more files the run reads (e.g. the preset). Does not raise
+    for problems or existing files (see :meth:`RenderPlan.check`); the graph should be valid."""
     mode = _check_mode(ctx.write_mode if mode is None else mode)
     frames = tuple(ctx.frames if frames is None else frames)
+    root = resolve_output_root(output_root)
+    reads = planned_inputs(graph, ctx, inputs)
     todo, skipped, existing, outputs = [], [], [], {}
+    problems: list[FacewarpError] = []
+    reported: set[str] = set()  # one problem per writer node
+    written: dict[str, tuple[str, int]] = {}  # resolved file -> (node, frame) writing it first
+    cache: dict = {}  # folders resolved and checked
     for frame in frames:
         fctx = ctx.at(frame)
-        planned = tuple(p for name in graph.outputs for p in graph.nodes[name].planned_outputs(fctx))
+        planned = []
+        for name in graph.outputs:
+            node = graph.nodes[name]
+            for path in node.planned_outputs(fctx):
+                planned.append(path)
+                if name in reported:
+                    continue
+                why = output_problem(path, root, reads, cache)
+                real = _resolve(path, cache) if why is None else None
+                if real is not None and real in written:
+                    other, other_frame = written[real]
+                    if other == name and other_frame != frame:
+                        why = (f"is the same file for frames {other_frame} and {frame}: every frame would replace "
+                               f"it; put a frame token (####) in the name or render one frame")
+                    else:
+                        why = f"is also written by node '{other}' at frame {other_frame}"
+                elif real is not None:
+                    written[real] = (name, frame)
+                if why is not None:
+                    reported.add(name)
+                    param = _path_param(node, fctx, path)
+                    line = graph.lines.get((name, "param", param)) or graph.lines.get((name,))
+                    problems.append(ValidationError(why, node=name, node_type=node.schema.type, param=param,
+                                                    file=path, line=line, source=graph.source))
+        planned = tuple(planned)
         found = [p for p in planned if os.path.exists(p)]
         outputs[frame] = planned
         existing += [(frame, p) for p in found]
@@ -103,7 +251,7 @@ def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[i
             skipped.append(frame)
         else:
             todo.append(frame)
-    return RenderPlan(mode, frames, tuple(todo), tuple(skipped), outputs, tuple(existing))
+    return RenderPlan(mode, frames, tuple(todo), tuple(skipped), outputs, tuple(existing), root, tuple(problems))
 
 
 def frames_available(graph: Graph, ctx: Context) -> tuple[int, ...]:
@@ -117,14 +265,17 @@ def frames_available(graph: Graph, ctx: Context) -> tuple[int, ...]:
 
 def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, mode: str | None = None,
            progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-           evaluator: Evaluator | None = None, cache_bytes: int | None = None) -> RenderResult:
+           evaluator: Evaluator | None = None, cache_bytes: int | None = None,
+           output_root: str | os.PathLike | None = None, inputs: Iterable[str] = ()) -> RenderResult:
     """Render every ``graph.outputs`` node over the frames.
 
     ``ctx.frames`` is the range (sequence nodes and ``${first}``/``${last}`` see it); ``frames``
     (default: the range) are the ones to render and must lie in it. ``mode`` defaults to
     ``ctx.write_mode``; when given it replaces it, so writers and the pre-flight agree.
     ``evaluator`` reuses a cache across calls; otherwise one is made with ``cache_bytes``.
-    Raises ValidationError/UsageError (bad graph, no outputs, no frames), OutputExistsError
+    ``output_root`` and ``inputs``: where the run may write and what else it reads (see :func:`plan`).
+    Raises ValidationError/UsageError (bad graph, no outputs, no frames, an output it may not
+    write), InputError (a missing input file), OutputExistsError
     (mode "error"), RenderCancelled (``cancel()`` returned True), or what a node raised.
     """
     mode = _check_mode(ctx.write_mode if mode is None else mode)
@@ -135,7 +286,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
         raise UsageError("no frames to render", source=graph.source)
     if not ctx.frames:
         ctx = replace(ctx, frames=tuple(sorted(set(frames))))
-    outside = [f for f in frames if f not in ctx.frames]
+    in_range = set(ctx.frames)
+    outside = [f for f in frames if f not in in_range]
     if outside:
         raise UsageError(f"frames {outside[:5]} are outside the context's range "
                          f"{min(ctx.frames)}-{max(ctx.frames)}", source=graph.source)
@@ -143,8 +295,9 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     if not graph.outputs:
         raise UsageError("the preset renders nothing: list writer nodes under 'outputs:'", source=graph.source)
 
-    todo = plan(graph, ctx, mode, frames)
+    todo = plan(graph, ctx, mode, frames, output_root=output_root, inputs=inputs)
     todo.check()  # before anything is computed: a refused overwrite costs nothing
+    remove_stale_temps(p for planned in todo.outputs.values() for p in planned)  # left by a killed run
 
     if evaluator is None:
         evaluator = Evaluator(graph, **({"cache_bytes": cache_bytes} if cache_bytes is not None else {}))
@@ -177,4 +330,5 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     return result
 
 
-__all__ = ["MODES", "RenderPlan", "RenderResult", "frames_available", "plan", "render"]
+__all__ = ["MODES", "OUTPUT_ROOT_ENV", "RenderPlan", "RenderResult", "frames_available", "output_problem", "resolve_output_root",
+           "plan", "planned_inputs", "render"]

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from facewarp.core.errors import ValidationError
+from facewarp.core.errors import ValidationError, brief
 from facewarp.core.types import PORT_TYPES
 
 PARAM_KINDS = ("int", "float", "bool", "enum", "string", "path", "vec2", "vec3")
@@ -110,10 +110,7 @@ class Param:
         return value
 
     def _bad(self, value, expected: str) -> ValidationError:
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return ValidationError(f"expected {expected}, got {shown}", param=self.name)
+        return ValidationError(f"expected {expected}, got {brief(value, 60)}", param=self.name)
 
     def to_json(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "default": _jsonable(self.default), "doc": self.doc}

@@ -6,14 +6,16 @@ Shared by PlateRead and PlateWrite (and by any node that writes files).
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
 
 from facewarp.core.color import from_linear, to_linear
-from facewarp.core.errors import InputError, OutputExistsError, RenderError
+from facewarp.core.errors import InputError, OutputError, OutputExistsError, RenderError
 from facewarp.core.files import atomic_output
+from facewarp.core.quiet import captured_stderr, strip_ansi
 from facewarp.core.types import Image
 
 SCENE_LINEAR_EXTS = {".exr", ".sxr", ".mxr", ".hdr"}
@@ -27,6 +29,11 @@ _ENCODING_ATTRS = ("oiio:", "compression", "openexr:", "tiff:", "dpx:", "png:", 
 
 def _ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
+
+
+def _is_float(fmt) -> bool:
+    # ``TypeDesc in (oiio.FLOAT, ...)`` is always False (BASETYPE == TypeDesc is not symmetric)
+    return any(fmt == base for base in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE))
 
 
 def file_transfer(path: str, spec) -> str:
@@ -43,7 +50,7 @@ def file_transfer(path: str, spec) -> str:
         if "linear" in transfer:
             return "linear"
         return "rec709"
-    if spec.format in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
+    if _is_float(spec.format):
         return "linear"
     return "srgb"
 
@@ -64,18 +71,130 @@ def _split_alpha(channels) -> tuple[list[int], int | None]:
     return [i for i in range(len(channels)) if i != alpha], alpha
 
 
-def read_plate(path: str, channels: str = "auto", colorspace: str = "auto") -> Image:
-    """Read one image file as a linear float32 ``Image`` over its display window."""
+def _detail(*texts: str, path: str = "") -> str:
+    """One line from OpenImageIO's error text and what the native libraries printed: distinct
+    lines, ANSI codes and the file name prefix some libraries add removed."""
+    seen: dict[str, None] = {}
+    names = {path, os.path.basename(path)} - {""}
+    for text in texts:
+        for line in strip_ansi(text or "").splitlines():
+            line = line.strip()
+            for name in names:
+                if line.startswith(name + ":"):
+                    line = line[len(name) + 1:].strip()
+            if line:
+                seen.setdefault(line, None)
+    lines = list(seen)
+    # libraries repeat themselves (OpenImageIO wraps libpng's text): keep the fullest two lines
+    lines = [a for a in lines if not any(a != b and a in b for b in lines)]
+    return "; ".join(lines[:2])
+
+
+def _dpx_truncation(path: str, spec) -> str | None:
+    """OpenImageIO reads a DPX cut short without an error (missing rows come out black): compare
+    the file's size with the size its header declares and with the pixel data it must hold."""
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(812)
+    except OSError as exc:
+        return f"cannot read the header: {exc.strerror or exc}"
+    if len(head) < 812 or head[:4] not in (b"SDPX", b"XPDS"):
+        return None  # not a DPX header OpenImageIO would have opened: its own checks apply
+    order = ">" if head[:4] == b"SDPX" else "<"
+    data_offset, = struct.unpack(order + "I", head[4:8])
+    declared, = struct.unpack(order + "I", head[16:20])
+    if 0 < declared < (1 << 32) - 1 and size < declared:
+        return f"file is {size} bytes, its header says {declared} (truncated)"
+    encoding, = struct.unpack(order + "H", head[806:808])
+    bits = int(spec.getattribute("oiio:BitsPerSample") or head[803] or 0)
+    if encoding == 0 and 0 < bits <= 64 and 0 < data_offset < (1 << 32) - 1:
+        # densest packing: any real layout (filled words, row padding) needs at least this much
+        need = data_offset + spec.height * ((spec.width * spec.nchannels * bits + 7) // 8)
+        if size < need:
+            return f"file is {size} bytes, its pixels need at least {need} (truncated)"
+    return None
+
+
+NONFINITE_POLICIES = ("error", "zero", "clamp", "keep")
+
+
+def fix_nonfinite(pixels: np.ndarray, policy: str) -> tuple[int, int]:
+    """Count NaN and infinite samples of ``pixels`` and repair them in place: ``zero`` sets them
+    to 0; ``clamp`` sets NaN to 0 and +inf / -inf to the largest / smallest finite value of the
+    same channel in the array (0 when the channel has none); ``error`` and ``keep`` change
+    nothing. Returns (NaN count, inf count)."""
+    if policy not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite policy must be one of {NONFINITE_POLICIES}, got {policy!r}")
+    finite = np.isfinite(pixels)
+    if finite.all():
+        return 0, 0
+    nan = np.isnan(pixels)
+    n_nan = int(nan.sum())
+    n_inf = int(pixels.size - int(finite.sum()) - n_nan)
+    if policy == "zero":
+        pixels[~finite] = 0.0
+    elif policy == "clamp":
+        planes = [pixels[..., c] for c in range(pixels.shape[-1])] if pixels.ndim >= 3 else [pixels]
+        for plane in planes:  # views: writing them writes ``pixels``
+            good = np.isfinite(plane)
+            if good.all():
+                continue
+            values = plane[good]
+            hi = float(values.max()) if values.size else 0.0
+            lo = float(values.min()) if values.size else 0.0
+            plane[np.isnan(plane)] = 0.0
+            plane[np.isposinf(plane)] = hi
+            plane[np.isneginf(plane)] = lo
+    return n_nan, n_inf
+
+
+def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonfinite: str = "error") -> Image:
+    """Read one image file as a linear float32 ``Image`` over its display window.
+
+    A file that does not decode completely (cut short, corrupt data) raises ``InputError``;
+    no partly decoded pixels are ever returned. Non-finite samples (NaN, inf) in the channels
+    read follow ``nonfinite`` (see :func:`fix_nonfinite`): ``error`` raises ``InputError``
+    with the counts; otherwise the number of samples found is in the metadata under
+    ``facewarp:source_nonfinite`` (0 when none)."""
+    if nonfinite not in NONFINITE_POLICIES:
+        raise InputError(f"nonfinite must be one of {', '.join(NONFINITE_POLICIES)}, got {nonfinite!r}",
+                         param="nonfinite")
     if not os.path.isfile(path):
         raise InputError("file does not exist", file=path)
     # Ask for the file's own (unassociated) alpha so decoding to linear happens before we
     # premultiply: premultiplying in encoded space and linearising afterwards is wrong.
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)
-    buf = oiio.ImageBuf(path, 0, 0, config)
-    spec = buf.spec()
-    if buf.has_error or spec.nchannels == 0:
-        raise InputError(f"cannot read image: {buf.geterror() or oiio.geterror() or 'unknown format'}", file=path)
+    # ImageInput, not ImageBuf: an ImageBuf drops some readers' errors (a TIFF strip cut short
+    # reads as black with no error). OpenEXR and libpng print their complaint to fd 2 as well:
+    # that text is captured and becomes part of the error, never a stray line on the terminal.
+    with captured_stderr(when_verbose=True) as log:
+        inp = oiio.ImageInput.open(path, config)
+        spec = data = None
+        problem = reader = ""
+        if inp is None:
+            problem = oiio.geterror()
+        else:
+            try:
+                spec = oiio.ImageSpec(inp.spec())
+                reader = inp.format_name()
+                if spec.nchannels > 0:
+                    data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+                problem = inp.geterror() if (data is None or inp.has_error) else ""
+            finally:
+                inp.close()
+    if spec is None or spec.nchannels == 0:
+        raise InputError("cannot read image (truncated, corrupt or not an image file): "
+                         f"{_detail(problem, log.text, path=path) or 'unknown format'}", file=path)
+    if data is None or problem or getattr(data, "size", 0) == 0:
+        raise InputError("truncated or corrupt image, pixels not read: "
+                         f"{_detail(problem, log.text, path=path) or 'the reader returned no pixels'}", file=path)
+    log.emit()  # a file that read cleanly: whatever a library printed is passed on unchanged
+    if reader == "dpx":
+        short = _dpx_truncation(path, spec)
+        if short:
+            raise InputError(f"truncated or corrupt image, pixels not read: {short}", file=path)
     names = list(spec.channelnames)
     if channels == "auto":
         wanted = [c for c in ("R", "G", "B", "A") if c in names] or names[: min(4, len(names))]
@@ -87,9 +206,6 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto") -> I
         if missing:
             raise InputError(f"no channel {', '.join(missing)} (file has {', '.join(names)})", file=path, param="channels")
     # Read the whole data window, then place it in the display window (zeros outside).
-    data = buf.get_pixels(oiio.FLOAT)
-    if data is None or getattr(data, "size", 0) == 0:
-        raise InputError(f"cannot decode pixels: {buf.geterror()}", file=path)
     data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
     if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
         full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
@@ -102,6 +218,12 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto") -> I
             full[dy0:dy0 + h, dx0:dx0 + w] = data[sy0:sy0 + h, sx0:sx0 + w]
         data = full
     pixels = np.ascontiguousarray(data[..., [names.index(c) for c in wanted]])
+    floats = any(_is_float(fmt) for fmt in (spec.channelformats or (spec.format,)))
+    # on the file's own samples, before decoding (integer files cannot hold NaN or inf)
+    n_nan, n_inf = fix_nonfinite(pixels, nonfinite) if floats else (0, 0)
+    if nonfinite == "error" and n_nan + n_inf:
+        raise InputError(f"{n_nan + n_inf} non-finite sample(s) in channels {', '.join(wanted)} ({n_nan} NaN, "
+                         f"{n_inf} inf); set nonfinite to zero or clamp to repair them", file=path, param="nonfinite")
     transfer = file_transfer(path, spec) if colorspace == "auto" else colorspace
     colour, alpha = _split_alpha(wanted)
     # DPX has no flag for it; RGBA DPX from film pipelines carries unassociated alpha.
@@ -114,7 +236,30 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto") -> I
     md = _metadata(spec)
     md["facewarp:source"] = path
     md["facewarp:source_transfer"] = transfer
+    md["facewarp:source_nonfinite"] = n_nan + n_inf
     return Image(pixels, tuple(wanted), "lin_rec709", md)
+
+
+def make_folder(directory: str, for_file: str) -> None:
+    """Create ``directory`` and its parents for writing ``for_file``. ``OutputError`` with one
+    line naming the culprit when it cannot be made (a file in the way, no permission)."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError):
+        blocker = directory
+        while blocker and not os.path.lexists(blocker):
+            parent = os.path.dirname(blocker)
+            if parent == blocker:
+                break
+            blocker = parent
+        reason = f"'{blocker}' is a file" if os.path.lexists(blocker) and not os.path.isdir(blocker) \
+            else f"'{directory}' is in the way"
+    except PermissionError as exc:
+        reason = f"no permission to create '{exc.filename or directory}'"
+    except OSError as exc:
+        reason = f"'{exc.filename or directory}': {exc.strerror or exc}"
+    raise OutputError(f"cannot create folder: {reason}", file=for_file)
 
 
 def write_plate(path: str, image: Image, *, pixel_type: str = "half", compression: str = "zip",
@@ -126,8 +271,7 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
         raise InputError(f"cannot write '{ext}' files (supported: {', '.join(sorted(WRITE_FORMATS))})", file=path)
     if not overwrite and os.path.exists(path):
         raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
+    make_folder(os.path.dirname(path) or ".", path)
     pixels = image.pixels
     channels = list(image.channels)
     if ext == ".exr":

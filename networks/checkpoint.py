@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import struct
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from facewarp.core.files import atomic_output
+from facewarp.networks.weights import looks_like_safetensors
 
 FORMAT = "facewarp-gan/1"
 
@@ -50,13 +52,24 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def _looks_like_safetensors(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return 0 < n < 100_000_000 and head[8:9] == b"{"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused, in one short clause: torch's own text is
+    several paragraphs with advice to load unsafely and terminal colour codes."""
+    text = _ANSI.sub("", str(exc))
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"a pickle that would import and run {found.group(1)}"
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    if found:
+        return f"a pickle a weights-only load rejects ({found.group(1).strip().rstrip('.')})"
+    if "weights only load failed" in text.lower():
+        return "a pickle a weights-only load rejects"
+    words = " ".join(text.split())
+    first = re.split(r"(?<=\.)\s", words, maxsplit=1)[0].rstrip(".") if words else ""
+    return f"neither safetensors nor a torch file ({type(exc).__name__}{': ' + first if first else ''})"
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -65,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if _looks_like_safetensors(path):
+    if looks_like_safetensors(path):
         try:
             tensors = load_file(str(path), device="cpu")
             with safe_open(str(path), framework="pt") as f:
@@ -75,11 +88,13 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             raise CheckpointError(f"{path.name} is not a valid safetensors checkpoint ({type(exc).__name__}: {exc})") from None
         return tensors, meta
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols with a source line
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError for anything but plain data
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path.name} refused: not safetensors and not a weights-only torch checkpoint "
-                              f"({type(exc).__name__}: {first[:160]})") from None
+        raise CheckpointError(f"{path.name} refused, not a safe checkpoint format: {_refusal_reason(exc)}; use a "
+                              ".safetensors checkpoint, an ONNX export or a weights-only torch state dict of "
+                              "tensors") from None
     if isinstance(obj, dict) and isinstance(obj.get("tensors"), dict):
         tensors, meta = obj["tensors"], obj.get("meta", {})
         if isinstance(meta, str):

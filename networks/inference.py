@@ -26,6 +26,7 @@ from facewarp.core.color import linear_to_srgb, srgb_to_linear
 from facewarp.core.files import atomic_output
 from facewarp.networks.checkpoint import CheckpointError, load_checkpoint, sub_state
 from facewarp.networks.hrhgan import HrhGenerator, complete
+from facewarp.networks.weights import weights_identity
 from facewarp.networks.wggan import WgGenerator
 
 IN_CHANNELS = {"wggan": 5, "hrhgan": 4}
@@ -171,15 +172,6 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
 
 # Loaded generators, a few at a time (a 4K shot uses one or two): facewarp.core.memory owns them.
 _MODELS = memory.BoundedCache("network models", max_items=4)
-
-
-def weights_identity(path: str) -> str:
-    """What a weights file is, for caches and node hashes: its absolute path, mtime and size."""
-    try:
-        st = os.stat(path)
-        return f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}"
-    except OSError:
-        return f"{path}|missing"
 
 
 def cached_model(path: str, device: str = "auto"):

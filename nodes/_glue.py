@@ -3,9 +3,7 @@ Mesh/Landmarks outputs; the network nodes' weights loading, channel checks and h
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 
 import numpy as np
 
@@ -25,6 +23,7 @@ from facewarp.graph import (
     RenderError,
     ValidationError,
 )
+from facewarp.networks.weights import weights_kind
 
 MODEL_PARAMS = (
     Param("model", "path", "", "FLAME .pkl (2020/2023/2023 Open), a .npz from `facewarp convert-flame`, or empty: "
@@ -121,23 +120,6 @@ def get_model(node, path: str, device: str, kind: str):
     return model
 
 
-def _safetensors_kind(path: str) -> str | None:
-    """The facewarp kind in a safetensors file's header ("" when it has none), or None when the
-    file does not start like safetensors. Reads the header only."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            return None
-        (n,) = struct.unpack("<Q", head)
-        if not 0 < n < 100_000_000:
-            return None
-        header = f.read(n)
-    if not header.startswith(b"{"):
-        return None
-    meta = json.loads(header).get("__metadata__") or {}
-    return str(json.loads(meta.get("facewarp", "{}")).get("kind", ""))
-
-
 def weights_problems(node, ctx, kind: str) -> list[FacewarpError]:
     """What ``get_model`` would refuse, found before rendering without loading the network: no
     weights set, a file that is not a safetensors checkpoint, a weights-only torch file or an
@@ -152,23 +134,17 @@ def weights_problems(node, ctx, kind: str) -> list[FacewarpError]:
         return []
     want = kind.lower()
     try:
-        if path.lower().endswith(".onnx"):
-            import onnx
+        found = weights_kind(path)
+        if path.lower().endswith(".onnx") and not found:
+            return [node.error(InputError, "ONNX model has no facewarp_kind metadata (export it with facewarp "
+                               "export-onnx)", param="weights", file=path)]
+        if found is None:  # not safetensors: the checkpoint reader decides (weights-only torch, never pickle)
+            from facewarp.networks.checkpoint import CheckpointError, load_checkpoint
 
-            proto = onnx.load(path, load_external_data=False)
-            found = {p.key: p.value for p in proto.metadata_props}.get("facewarp_kind", "")
-            if not found:
-                return [node.error(InputError, "ONNX model has no facewarp_kind metadata (export it with facewarp "
-                                   "export-onnx)", param="weights", file=path)]
-        else:
-            found = _safetensors_kind(path)
-            if found is None:  # not safetensors: the checkpoint reader decides (weights-only torch, never pickle)
-                from facewarp.networks.checkpoint import CheckpointError, load_checkpoint
-
-                try:
-                    found = str(load_checkpoint(path)[1].get("kind", ""))
-                except CheckpointError as exc:
-                    return [node.error(InputError, str(exc), param="weights", file=path)]
+            try:
+                found = str(load_checkpoint(path)[1].get("kind", ""))
+            except CheckpointError as exc:
+                return [node.error(InputError, str(exc), param="weights", file=path)]
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a refusal, in one line
         return [node.error(InputError, f"weights file cannot be read ({type(exc).__name__})", param="weights",
                            file=path)]
@@ -197,7 +173,7 @@ def check_size(node, model, h: int, w: int, port: str) -> None:
 def hash_weights(node, ctx, h) -> None:
     """A network node reads its weights file: hash that file's identity (the path as
     substituted for this context, so ``${ckpt}`` variables resolve) and the device."""
-    from facewarp.networks.inference import weights_identity
+    from facewarp.networks.weights import weights_identity
 
     h.update(weights_identity(str(node.param(ctx, "weights") or "")).encode())
     h.update(f"|device={ctx.device}".encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.core.errors import brief
 from facewarp.graph import Camera, Displacement, Image, Input, InputError, Mask, Mesh, Node, NodeSchema, Output, Param
 from facewarp.warping.mesh import render_displacement, vertex_normals
 
@@ -75,7 +76,7 @@ class DisplacementRender(Node):
                 attribute = vertex_normals(drv.vertices, drv.faces)
             else:
                 known = ", ".join(sorted(drv.attributes)) or "none"
-                raise self.error(InputError, f"driving mesh has no attribute {name!r} (has: {known}; built-ins: "
+                raise self.error(InputError, f"driving mesh has no attribute {brief(name)} (has: {known}; built-ins: "
                                  "vertex_id, depth, normals)", param="attribute")
         field, coverage, extra = render_displacement(src, drv, w, h, camera=cam, cull=p["cull"], fill=p["fill"],
                                                      falloff=p["falloff"], attribute=attribute, device=ctx.device)

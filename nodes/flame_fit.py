@@ -8,7 +8,7 @@ from facewarp.face import fit as _fit
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_spec, outputs_from_params
+from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_files, model_spec, outputs_from_params
 
 
 class FLAMEFit(Node):
@@ -40,6 +40,9 @@ class FLAMEFit(Node):
         ),
         requires_sequence=True,
     )
+
+    def planned_inputs(self, ctx):
+        return model_files(self, ctx, own_only=False)
 
     def hash_extra(self, ctx, h):
         p = self.param_values(ctx)

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.networks.inference import from_net, to_net
-from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index
+from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index, weights_problems
 
 
 class HrhGAN(Node):
@@ -26,6 +26,9 @@ class HrhGAN(Node):
             Param("threshold", "float", 0.05, "matte values above this are part of the hole", min=0.0, max=1.0),
         ),
     )
+
+    def problems(self, ctx):
+        return super().problems(ctx) + weights_problems(self, ctx, "HrhGAN")
 
     def hash_extra(self, ctx, h):
         hash_weights(self, ctx, h)

@@ -8,8 +8,11 @@ import numpy as np
 
 from facewarp.core.errors import FacewarpError
 from facewarp.core.frames import frame_path, frames_on_disk, has_token
-from facewarp.graph import InputError, Node, NodeSchema, Output, Param, parse_frames
+from facewarp.graph import InputError, Node, NodeSchema, Output, Param, events, parse_frames
 from facewarp.imaging.plates import read_plate
+
+events.label("nonfinite_zero", "non-finite sample(s) zeroed")
+events.label("nonfinite_clamp", "non-finite sample(s) clamped")
 
 
 class PlateRead(Node):
@@ -29,6 +32,10 @@ class PlateRead(Node):
             Param("offset", "int", 0, "file frame = evaluated frame + offset (retime/slip)"),
             Param("missing", "enum", "error", "a missing frame: error, hold the nearest earlier (else later) frame, "
                   "or black", choices=("error", "hold", "black")),
+            Param("nonfinite", "enum", "error", "NaN/inf samples in the file: error (stop, naming the file, frame "
+                  "and count), zero (set them to 0), or clamp (NaN to 0, +inf/-inf to the largest/smallest "
+                  "finite value of the same channel in that frame); repaired samples are counted in the "
+                  "run's summary", choices=("error", "zero", "clamp")),
         ),
     )
 
@@ -91,11 +98,15 @@ class PlateRead(Node):
 
     def compute(self, ctx, inputs):
         path, black = self._resolve(ctx)
+        nonfinite = self.param(ctx, "nonfinite")
         try:
-            image = read_plate(path, self.param(ctx, "channels"), self.param(ctx, "colorspace"))
+            image = read_plate(path, self.param(ctx, "channels"), self.param(ctx, "colorspace"),
+                               "keep" if black else nonfinite)  # black: its pixels are replaced
         except FacewarpError as exc:
             exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
             raise
+        if not black:
+            events.count(f"nonfinite_{nonfinite}", image.metadata.get("facewarp:source_nonfinite", 0))
         if black:
             image = image.with_pixels(np.zeros_like(image.pixels))
             image.metadata["facewarp:missing_frame"] = ctx.frame

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
-from facewarp.core.errors import FacewarpError
-from facewarp.graph import Input, Node, NodeSchema, Output, Param
-from facewarp.imaging.plates import write_plate
+from facewarp.core.errors import FacewarpError, cut
+from facewarp.graph import Input, Node, NodeSchema, Output, Param, ValidationError
+from facewarp.imaging.plates import WRITE_FORMATS, write_plate
+
+# Integer depths each format takes (0 = its default); TIFF takes 8, 16 or 32 (float).
+_DEPTHS = {".dpx": (0, 8, 10, 12, 16), ".png": (0, 8, 16), ".jpg": (0, 8), ".jpeg": (0, 8),
+           ".tif": (0, 8, 16, 32), ".tiff": (0, 8, 16, 32)}
 
 
 class PlateWrite(Node):
@@ -19,7 +23,8 @@ class PlateWrite(Node):
         inputs=(Input("image", "Image", "what to write"),),
         outputs=(Output("image", "Image", "the input, unchanged"),),
         params=(
-            Param("path", "path", "", "output file or sequence pattern (out.####.exr); format from the extension",
+            Param("path", "path", "", "output file or sequence pattern (out.####.exr; a range of several frames "
+                  "needs a frame token); format from the extension: " + " ".join(sorted(WRITE_FORMATS)),
                   required=True),
             Param("exr_pixel_type", "enum", "half", "EXR sample type", choices=("half", "float")),
             Param("exr_compression", "enum", "zip", "EXR compression",
@@ -36,6 +41,22 @@ class PlateWrite(Node):
 
     def planned_outputs(self, ctx) -> list[str]:
         return [self.param(ctx, "path")]
+
+    def problems(self, ctx):
+        out = super().problems(ctx)
+        path = self.param(ctx, "path")
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in WRITE_FORMATS:
+            shown = f"'{cut(ext, 20)}'" if ext else "no extension"
+            out.append(self.error(ValidationError, f"unknown output format ({shown}): the extension names it, one of "
+                                  f"{', '.join(sorted(WRITE_FORMATS))}", param="path", file=path))
+            return out
+        depth = self.param(ctx, "bit_depth")
+        if ext in _DEPTHS and depth not in _DEPTHS[ext]:
+            allowed = ", ".join(str(d) for d in _DEPTHS[ext][1:])
+            out.append(self.error(ValidationError, f"{ext} files take bit depth {allowed} (or 0, the format's default), "
+                                  f"got {depth}", param="bit_depth", file=path))
+        return out
 
     def compute(self, ctx, inputs):
         path = self.param(ctx, "path")

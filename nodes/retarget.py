@@ -6,11 +6,12 @@ import numpy as np
 
 from facewarp.face import flame as _flame
 from facewarp.face import models
-from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError
+from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError, ValidationError
 from facewarp.nodes._glue import (
     MODEL_PARAMS,
     hash_model,
     make_params,
+    model_files,
     model_spec,
     outputs_from_params,
     params_to_arrays,
@@ -79,16 +80,32 @@ class Retarget(Node):
             Output("landmarks", "Landmarks", "its landmarks in the target plate"),
         ),
         params=MODEL_PARAMS + (
-            Param("neutral_frame", "int", -1, "driving frame taken as neutral (-1 = first frame of the range)"),
+            Param("neutral_frame", "int", -1, "driving frame taken as neutral (-1 = first frame of the range; "
+                  "otherwise a frame of the range)"),
             Param("target_frame", "int", -1, "frame of the target input to use for every frame (e.g. the frame of a "
-                  "still target plate); -1 = the target input at the frame being evaluated"),
-            Param("expression_scale", "float", 1.0, "multiplies the driving expression change", min=-10.0, max=10.0),
+                  "still target plate; a frame of the range); -1 = the target input at the frame being evaluated"),
+            Param("expression_scale", "float", 1.0, "multiplies the driving expression change: 0 = none, 1 = as "
+                  "performed, up to 3x exaggerated (or inverted down to -3); outside -3..3 is an error",
+                  min=-3.0, max=3.0),
             Param("follow_pose", "bool", True, "apply the driving head rotation change"),
             Param("follow_translation", "bool", True, "apply the driving head translation/scale change"),
             Param("scheme", "enum", "model", "landmark scheme of the output", choices=("model", "mediapipe478", "ibug68")),
         ),
         requires_sequence=True,
     )
+
+    def planned_inputs(self, ctx):
+        return model_files(self, ctx, own_only=True)
+
+    def problems(self, ctx):
+        out = super().problems(ctx)
+        frames = ctx.frames or ((ctx.frame,) if ctx.frame is not None else ())
+        for name in ("neutral_frame", "target_frame"):
+            f = self.param(ctx, name)
+            if f != -1 and frames and f not in frames:
+                out.append(self.error(ValidationError, f"frame {f} is outside the range being rendered "
+                                      f"({min(frames)}-{max(frames)}); use -1 or a frame of the range", param=name))
+        return out
 
     def hash_extra(self, ctx, h):
         p = self.param_values(ctx)

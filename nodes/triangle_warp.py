@@ -14,8 +14,6 @@ calls the same function).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from facewarp.graph import (
@@ -29,8 +27,11 @@ from facewarp.graph import (
     Output,
     Param,
     RenderError,
+    events,
 )
 from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
+
+FOLDOVERS = events.label("foldovers", "fold-over triangle(s)")
 
 
 def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
@@ -49,8 +50,8 @@ class TriangleWarp(Node):
             "Outputs the warped image, its Displacement, and the normalised displacement map (each "
             "landmark's displacement target - source divided by its std over the shot, from the optional "
             "'spread' input, interpolated through the same triangulation). Fold-overs (triangles whose source "
-            "is flipped or degenerate) are reported: 'mark' zeroes the Displacement's validity there and "
-            "lists them in the image metadata, 'error' stops the render.",
+            "is flipped or degenerate) are reported: 'mark' zeroes the Displacement's validity there, "
+            "lists them in the image metadata and counts them in the run's summary, 'error' stops the render.",
         inputs=(
             Input("image", "Image", "the picture to warp (source pose)"),
             Input("source", "Landmarks", "landmarks in the image"),
@@ -113,7 +114,7 @@ class TriangleWarp(Node):
             bad = np.zeros(len(faces) + 1, bool)
             bad[:-1] = flipped
             valid[bad[tri_id]] = 0.0  # tri_id -1 indexes the trailing False
-            warnings.warn(f"TriangleWarp '{self.name}': {nflip} fold-over triangle(s); marked invalid", stacklevel=2)
+            events.count(FOLDOVERS, nflip)  # in the run's summary and stats, not a line per frame
         md["facewarp:trianglewarp"] = {"triangles": int(len(faces)), "foldovers": nflip,
                                        "foldover_triangles": np.flatnonzero(flipped)[:64].tolist(),
                                        "dropped_landmarks": res.dropped}

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.networks.inference import from_net, to_net
-from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index
+from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index, weights_problems
 
 
 class WgGAN(Node):
@@ -29,6 +29,9 @@ class WgGAN(Node):
             Param("mix", "float", 1.0, "blend between input (0) and network output (1)", min=0.0, max=1.0),
         ),
     )
+
+    def problems(self, ctx):
+        return super().problems(ctx) + weights_problems(self, ctx, "WgGAN")
 
     def hash_extra(self, ctx, h):
         hash_weights(self, ctx, h)

@@ -97,11 +97,22 @@ def test_undecodable_plate_is_an_input_error(shot):
     assert rc == 2 and "plate.1003.exr" in err and "cannot read image" in err
 
 
-def test_failure_while_rendering_exits_1(shot):
-    # The output directory cannot be created (a file is in the way): the write fails mid-render.
-    rc, _, err = facewarp("run", PRESET, "--frames", "1001", "--set", "out=plates/plate.1001.exr/x.####.exr", cwd=shot)
+def test_failure_while_rendering_exits_1(tmp_path, monkeypatch, capsys):
+    # A node that fails while computing (in-process: the test node types register on import).
+    import _nodes  # noqa: F401
+
+    from facewarp.cli import main
+
+    (tmp_path / "broken.yaml").write_text("facewarp: 1\nnodes:\n  src: {type: TestFrameSource}\n"
+                                          "  broken: {type: TestBroken, inputs: {image: src.image}}\n"
+                                          "  write: {type: PlateWrite, params: {path: out/o.####.exr}, "
+                                          "inputs: {image: broken.image}}\n")
+    monkeypatch.chdir(tmp_path)
+    rc = main(["run", "broken.yaml", "--frames", "1-2", "--quiet"])
+    err = capsys.readouterr().err
     assert rc == 1
-    assert "node 'write' (PlateWrite), frame 1001:" in err and "Traceback" not in err
+    assert "node 'broken' (TestBroken), frame 1:" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
 
 def test_validate_nodes_and_version(shot):

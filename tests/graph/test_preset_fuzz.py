@@ -100,3 +100,61 @@ def test_character_mutations_of_a_real_preset(data):
         j = data.draw(st.integers(i, min(len(text), i + 8)))
         text = text[:i] + data.draw(st.text(alphabet=" \n:-{}[]#&*!|>'\"%@$.,0123456789abxyz", max_size=6)) + text[j:]
     exercise(text)
+
+
+# -- the command line: random presets, --set values and --frames through validate and run --------
+
+SET_NAMES = ["plate", "out", "gain", "saturation", "nope", "", "gain "]
+SET_VALUES = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["1.5", "-1", "1e999", "nan", "out/x.####.exr", "out/x.exr", "out/x", "/etc/x.####.exr",
+                     "../x.####.exr", "${PRESET_DIR}/../../../x.####.exr", "${out}", "$$", "plates/plate.####.exr",
+                     "out/x.####.gif", "p.yaml", "x" * 300]))
+FRAMES = st.one_of(
+    st.none(),
+    st.sampled_from(["1001", "1001-1003", "1-3x2", "1,5,9", "1-99999999", "9-1", "1-" + "9" * 40, "", ",", "x",
+                     "1001-1003x0", "-3--1", " 7 "]),
+    st.text(alphabet="0123456789-x, ", max_size=12))
+
+
+def _cli(argv) -> tuple[int, str]:
+    """facewarp.cli.main in this process; argparse's own errors arrive as SystemExit."""
+    from facewarp.cli import main
+
+    try:
+        return main(argv), ""
+    except SystemExit as exc:
+        return int(exc.code), "argparse"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(mutated(), st.just(yaml.safe_dump(BASE, sort_keys=False))),
+       sets=st.lists(st.tuples(st.sampled_from(SET_NAMES), SET_VALUES), max_size=3),
+       frames=FRAMES, command=st.sampled_from(["validate", "run", "run --overwrite"]))
+def test_the_command_line_exits_0_or_2_with_one_line_errors(tmp_path_factory, capsys, text, sets, frames, command):
+    import os
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "p.yaml").write_text(text)
+    argv = command.split() + ["p.yaml", *(f"--set={n}={v}" for n, v in sets)]
+    argv += [f"--frames={frames}"] if frames is not None else []
+    argv += ["--quiet"] if argv[0] == "run" else []
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        rc, how = _cli(argv)
+    finally:
+        os.chdir(cwd)
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert rc in (0, 2), (argv, err)
+    if rc == 2:
+        errors = [line for line in lines if line.startswith("facewarp: error: ")]
+        assert errors, err
+        if how != "argparse":  # argparse adds its usage line
+            assert errors == lines, err
+            assert len(errors) == 1 or argv[0] == "validate", err
+    stray = [p for p in folder.rglob("*") if p.is_file() and ".partial-" in p.name]
+    assert not stray and (folder / "p.yaml").read_text() == text

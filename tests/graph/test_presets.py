@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from facewarp.graph import PresetError, UsageError, ValidationError
+from facewarp.graph import InputError, PresetError, UsageError, ValidationError
 from facewarp.graph.preset import load_preset, loads_preset
 
 PRESETS = Path(__file__).resolve().parents[2] / "presets"
@@ -15,8 +15,15 @@ PRESETS = Path(__file__).resolve().parents[2] / "presets"
 def test_every_shipped_preset_loads_validates_and_round_trips(tmp_path):
     files = sorted(PRESETS.glob("*.yaml"))
     assert files, "presets/ must ship at least the minimal preset"
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for f in range(1001, 1006):  # validation checks that the input frames exist
+        (plates / f"plate.{f}.exr").write_bytes(b"")
     for path in files:
         preset = load_preset(str(path))
+        problems = preset.graph.problems(preset.context())
+        assert [type(p) for p in problems] == [InputError], (path.name, problems)  # the default plates are absent
+        preset.apply_sets([f"plate={plates}/plate.####.exr"])
         assert preset.graph.problems(preset.context()) == [], path.name
         again = loads_preset(preset.dumps())
         assert again.to_dict() == preset.to_dict()

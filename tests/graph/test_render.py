@@ -27,8 +27,10 @@ FRAMES = (1, 2, 3, 4)
 
 
 @pytest.fixture(autouse=True)
-def _reset_counts():
+def _reset_counts(tmp_path, monkeypatch):
     CALLS.clear()
+    monkeypatch.chdir(tmp_path)  # the default output root: a run writes only under it
+    monkeypatch.delenv("FACEWARP_OUTPUT_ROOT", raising=False)
 
 
 def writer_graph(tmp_path, source="TestFrameSource"):
@@ -177,3 +179,58 @@ def test_default_frames_come_from_the_sources_on_disk(tmp_path):
     assert frames_available(g, ctx) == (1, 2)
     g.nodes["read"].set_param("path", str(tmp_path / "plate.1001.exr"))  # a still has no range
     assert frames_available(g, ctx) == ()
+
+
+# -- where a render may write: the engine's own checks, for hosts and farms alike -----------------
+
+def test_outputs_outside_the_root_or_onto_an_input_are_refused_before_computing(tmp_path):
+    inside, outside = tmp_path / "root", tmp_path / "elsewhere"
+    inside.mkdir()
+    g = writer_graph(outside)
+    with pytest.raises(ValidationError) as info:
+        render(g, Context(frames=FRAMES), output_root=inside)
+    exc = info.value
+    assert (exc.node, exc.param, exc.file) == ("write", "path", str(outside / "out.0001.exr"))
+    assert "is outside the output root" in str(exc) and exc.exit_code == 2
+    assert CALLS == {} and not outside.exists()
+    p = plan(g, Context(frames=FRAMES), output_root=inside)
+    assert len(p.problems) == 1 and p.root == str(inside)  # one problem per writer, not one per frame
+    assert render(g, Context(frames=(1,)), output_root=outside).frames == (1,)  # the root can be moved
+    # the run's own inputs: a reader of the file the writer would replace
+    (tmp_path / "plate.exr").write_bytes(b"source")
+    g = Graph()
+    g.add("PlateRead", "read", {"path": str(tmp_path / "plate.exr")})
+    g.add("PlateWrite", "write", {"path": str(tmp_path / "plate.exr")})
+    g.connect("read.image", "write.image")
+    g.outputs.append("write")
+    with pytest.raises(ValidationError, match="is also an input of this run"):
+        render(g, Context(frames=(1,)), mode="overwrite", output_root=tmp_path)
+    assert (tmp_path / "plate.exr").read_bytes() == b"source"
+
+
+def test_a_file_without_frame_token_is_written_once_per_run(tmp_path):
+    g = writer_graph(tmp_path)
+    g.nodes["write"].set_param("path", str(tmp_path / "still.exr"))
+    with pytest.raises(ValidationError, match="same file for frames 1 and 2"):
+        render(g, Context(frames=FRAMES), mode="overwrite")
+    assert CALLS == {} and not (tmp_path / "still.exr").exists()
+    assert render(g, Context(frames=(3,))).frames == (3,)
+
+
+def test_render_removes_stale_temps_of_its_outputs_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                             text=True).stdout)
+    stale = tmp_path / f".out.0001.partial-{pid}-0123abcd.exr"
+    other = tmp_path / f".out.0009.partial-{pid}-0123abcd.exr"
+    for path in (stale, other):
+        path.write_bytes(b"")
+        os.utime(path, (time.time() - 600, time.time() - 600))
+    plan(writer_graph(tmp_path), Context(frames=FRAMES))
+    assert stale.exists()  # planning changes nothing
+    render(writer_graph(tmp_path), Context(frames=FRAMES))
+    assert not stale.exists() and other.exists()

@@ -4,7 +4,6 @@ LandmarkSpread + TriangleWarp, FaceCrop (compared with the nodes evaluated in a 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from facewarp.face import tracking as fm
 from facewarp.face.landmarks import INNER_LIPS as MP_INNER_LIPS
@@ -36,7 +35,6 @@ class _Shot(Node):
                 "target": Landmarks(self.targets[ctx.frame], scheme="mediapipe478")}
 
 
-@pytest.mark.filterwarnings("ignore:TriangleWarp")
 def test_build_pairs_is_landmarkspread_trianglewarp_facecrop():
     from skimage import data
 

@@ -58,9 +58,14 @@ def test_flamefit_reports_missing_model_cleanly(tmp_path):
         g.add("FLAMEFit", "fit", {"model": str(tmp_path / "generic_model.pkl")})
         g.connect("src.landmarks", "fit.landmarks")
 
-    g, ev, ctx, frames = _landmark_graph("missing_model", lms, build)
+    with pytest.raises(FacewarpError, match="node 'fit' .FLAMEFit., param 'model', file .*generic_model.pkl': input "
+                       "file does not exist"):
+        _landmark_graph("missing_model", lms, build)  # validation names it
+    g = Graph()  # a host pulling without validating gets the model loader's own message
+    g.add("TestMemoryLandmarks", "src", {"key": "missing_model"})
+    build(g)
     with pytest.raises(FacewarpError, match="flame.is.tue.mpg.de"):
-        ev.pull("fit", ctx.at(frames[0]))
+        Evaluator(g).pull("fit", Context(frame=1001, frames=(1001,)))
 
 
 @pytest.fixture(scope="module")

@@ -298,3 +298,31 @@ def test_crop_wggan_hrhgan_paste_pipeline(wg_ckpt, hrh_ckpt, bypass):
         assert np.abs(out - plate).max() < 0.02
     else:
         assert changed.any()
+
+
+def test_validation_checks_weights_without_running_the_network(wg_ckpt, hrh_ckpt, tmp_path):
+    """What the node would refuse when rendering, Graph.problems finds before: no weights, a missing
+    file, a pickle, the other network's weights; safetensors, weights-only torch and ONNX pass."""
+    def problems(kind, weights, bypass=False):
+        return [str(p) for p in _graph(kind, weights, bypass).problems(CTX)]
+
+    assert problems("WgGAN", wg_ckpt) == [] and problems("HrhGAN", hrh_ckpt) == []
+    assert problems("WgGAN", "", bypass=True) == []  # bypassed: its weights are not read
+    assert any("param 'weights': no weights" in p for p in problems("WgGAN", ""))
+    assert any("input file does not exist" in p for p in problems("WgGAN", tmp_path / "gone.safetensors"))
+    assert any("weights are a hrhgan model, this node needs wggan" in p for p in problems("WgGAN", hrh_ckpt))
+    onnx_path = tmp_path / "wg.onnx"
+    export_onnx(wg_ckpt, onnx_path, check=False)
+    assert problems("WgGAN", onnx_path) == []
+    assert any("needs hrhgan" in p for p in problems("HrhGAN", onnx_path))
+    tensors, meta = load_checkpoint(wg_ckpt)
+    plain = tmp_path / "plain.pt"
+    torch.save({"tensors": {k: v for k, v in tensors.items() if k.startswith("model.G.")}, "meta": meta}, plain)
+    assert problems("WgGAN", plain) == []
+    marker = "/tmp/facewarp_pwned_by_checkpoint"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    with open(tmp_path / "evil.pt", "wb") as f:
+        pickle.dump(_Evil(), f)
+    found = problems("WgGAN", tmp_path / "evil.pt")
+    assert len(found) == 1 and "param 'weights'" in found[0] and "refused" in found[0] and not os.path.exists(marker)

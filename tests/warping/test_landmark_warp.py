@@ -3,12 +3,14 @@ the normalised displacement map and LandmarkSpread over a sequence."""
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
 
 from facewarp.core.errors import RenderError
-from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output
+from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output, events
 from facewarp.kernels.triwarp import triangle_warp
 from facewarp.warping.landmark import border_anchors, triangulate
 
@@ -124,10 +126,16 @@ def test_foldovers_are_detected_and_reported(monkeypatch):
     src = dst.copy()
     src[3] = [100.0, 60.0]  # drag the inner point out past an edge: its triangles flip
     g = _graph(img, src, {1: dst}, {"foldover": "mark"})
-    with pytest.warns(UserWarning, match="fold-over"):
-        out = Evaluator(g).pull("tw", Context(frame=1, frames=(1,)))
+    ev = Evaluator(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # counted, never a Python warning (a source line per frame)
+        out = ev.pull("tw", Context(frame=1, frames=(1,)))
     info = out["image"].metadata["facewarp:trianglewarp"]
     assert info["foldovers"] >= 1
+    # the count reaches the node's stats (per frame and in total) and the run's summary line
+    node = ev.stats_json()["nodes"]["tw"]
+    assert node["counts"] == {"foldovers": info["foldovers"]} and node["frame_counts"] == {"1": node["counts"]}
+    assert events.summary(ev.stats_json()) == f"{info['foldovers']} fold-over triangle(s) on 1 frame (node 'tw')"
     assert out["displacement"].valid.min() == 0.0 and out["displacement"].valid.max() == 1.0
     assert len(warps) == 1
     g = _graph(img, src, {1: dst}, {"foldover": "error"})
