@@ -255,11 +255,14 @@ def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[i
 
 
 def frames_available(graph: Graph, ctx: Context) -> tuple[int, ...]:
-    """The frames on disk of the first node (in graph order) that reports any, else ()."""
+    """The default range of a graph given no frames: first to last of what the first node (in
+    graph order) that reports frames on disk has, else (). A gap in the sequence on disk stays in
+    the range, so the input check names the missing frames (or the reader's own missing-frame
+    policy fills them) instead of the gap being skipped without a word."""
     for node in graph.nodes.values():
         found = node.frames_available(ctx)
         if found:
-            return tuple(found)
+            return tuple(range(min(found), max(found) + 1))
     return ()
 
 

@@ -88,6 +88,20 @@ def test_a_missing_plate_frame_is_found_by_validate_and_run_alike(shot, tmp_path
     assert cli(capsys, "run", str(preset), "--quiet")[0] == 0 and len(os.listdir(shot / "out")) == 5
 
 
+def test_a_gap_in_the_sequence_on_disk_is_not_skipped_without_a_word(shot, capsys):
+    """No --frames and no frames: key: the range is first..last on disk, so a gap is named."""
+    preset = shot / "ondisk.yaml"
+    preset.write_text(Path(GRADE).read_text().replace("frames: 1001-1005\n", ""))
+    assert "frames:" not in preset.read_text().split("vars:")[0]
+    os.remove(shot / "plates" / "plate.1003.exr")
+    refused(capsys, "run", str(preset), expect="file 'plates/plate.1003.exr', frame 1003: missing frame of the sequence")
+    assert not (shot / "out").exists()
+    held = shot / "ondisk_hold.yaml"
+    held.write_text(preset.read_text().replace("path: ${plate}", "path: ${plate}\n      missing: hold"))
+    assert cli(capsys, "run", str(held), "--quiet")[0] == 0
+    assert sorted(os.listdir(shot / "out")) == [f"graded.{f}.exr" for f in range(1001, 1006)]
+
+
 @pytest.mark.parametrize("out, expect", [
     ("plates/plate.1001.exr/x.####.exr", "cannot be created: '{shot}/plates/plate.1001.exr' is a file, not a folder"),
     ("out/graded_####", "unknown output format (no extension)"),
