@@ -56,10 +56,11 @@ def add_parsers(sub) -> None:
 
 
 def _load(preset_path: str, sets: list[str], frames_spec: str | None):
+    frames = parse_frames(frames_spec) if frames_spec else None  # first: a bad range costs no node imports
     preset = load_preset(preset_path)
     preset.apply_sets(sets)
-    if frames_spec:
-        return preset, parse_frames(frames_spec)
+    if frames is not None:
+        return preset, frames
     if preset.frames:
         return preset, parse_frames(preset.frames)
     # No --frames and no preset range: what the sources have on disk.
