@@ -32,6 +32,8 @@ def add_parsers(sub) -> None:
     policy.add_argument("--overwrite", action="store_true", help="replace existing output frames")
     policy.add_argument("--skip-existing", action="store_true", help="render only frames whose outputs are missing")
     run.add_argument("--stats", metavar="FILE", help="write per-node timing as JSON (under the output root)")
+    run.add_argument("--report", metavar="FILE", help="write what nodes counted per frame (fold-overs, repaired "
+                     "samples) and the summary line as JSON (under the output root)")
     run.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
     run.add_argument("--cache-mb", type=int, default=None, help="result cache size (default 2048 or FACEWARP_CACHE_MB)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -97,7 +99,8 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     mode = "overwrite" if args.overwrite else "skip" if args.skip_existing else "error"
     return run_preset(args.preset, frames_spec=args.frames, sets=args.sets, device=args.device, mode=mode,
-                      stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet, output_root=args.output_root)
+                      stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet, output_root=args.output_root,
+                      report=args.report)
 
 
 @contextlib.contextmanager
@@ -121,14 +124,14 @@ def _terminate_cleanly():
 
 def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[str] = (), device: str = "auto",
                mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False,
-               output_root: str | None = None) -> int:
+               output_root: str | None = None, report: str | None = None) -> int:
     preset, frames = _load(preset_path, list(sets), frames_spec)
     ctx = preset.context(frames, device=device, write_mode=mode)
     root = resolve_output_root(output_root)
-    if stats:
-        why = output_problem(stats, root, planned_inputs(preset.graph, ctx, [preset_path]))
+    for option, path in (("--stats", stats), ("--report", report)):
+        why = output_problem(path, root, planned_inputs(preset.graph, ctx, [preset_path])) if path else None
         if why is not None:
-            raise UsageError(f"--stats file {why}", file=stats)
+            raise UsageError(f"{option} file {why}", file=path)
     bar = None
 
     def progress(done, total, frame, seconds):
@@ -151,14 +154,13 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
                             cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
         except BaseException as exc:
             partial = getattr(exc, "render_result", None)  # set once frames started: report what was done
-            if stats and partial is not None:
-                _write_json(stats, partial.stats_json(preset=preset_path))
+            if partial is not None:
+                _write_reports(stats, report, partial.stats_json(preset=preset_path))
             raise
         finally:
             if bar is not None:
                 bar.close()
-        if stats:
-            _write_json(stats, result.stats_json(preset=preset_path))
+        _write_reports(stats, report, result.stats_json(preset=preset_path))
     if not quiet:
         skipped = len(result.skipped)
         print(f"rendered {len(result.frames)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""),
@@ -167,6 +169,13 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
     if counted:  # fold-overs, repaired samples: said once per run, even with --quiet
         print(f"facewarp: note: {counted}", file=sys.stderr)
     return EXIT_OK
+
+
+def _write_reports(stats: str | None, report: str | None, data: dict) -> None:
+    if stats:
+        _write_json(stats, data)
+    if report:
+        _write_json(report, dict(events.report(data), preset=data.get("preset")))
 
 
 def _write_json(path: str, data) -> None:

@@ -72,4 +72,24 @@ def summary(stats: dict) -> str | None:
     return "; ".join(parts) or None
 
 
-__all__ = ["LABELS", "collecting", "count", "label", "summary"]
+def report(stats: dict) -> dict:
+    """The counts of a run per frame (``{"frames": {frame: {node: {key: n}}}, "totals": {node:
+    {key: n}}, "summary": line}``), from a ``stats_json()`` dict: what ``facewarp run --report``
+    writes, for hosts and farms to read."""
+    frames: dict[str, dict[str, dict[str, int]]] = {}
+    totals: dict[str, dict[str, int]] = {}
+    for name, node in (stats.get("nodes") or {}).items():
+        if node.get("counts"):
+            totals[name] = dict(node["counts"])
+        for frame, counts in (node.get("frame_counts") or {}).items():
+            if counts:
+                frames.setdefault(str(frame), {})[name] = dict(counts)
+    rendered = [str(f) for f in stats.get("frames") or ()]
+    for f in rendered:  # every rendered frame has an entry, empty when nothing was counted
+        frames.setdefault(f, {})
+    order = {f: i for i, f in enumerate(rendered)}
+    ordered = dict(sorted(frames.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    return {"frames": ordered, "totals": totals, "summary": summary(stats)}
+
+
+__all__ = ["LABELS", "collecting", "count", "label", "report", "summary"]

@@ -79,11 +79,21 @@ def test_nonfinite_zero_in_a_preset_renders_and_counts(shot):
     assert "      path: ${plate}\n" in text
     preset = shot / "zero.yaml"
     preset.write_text(text.replace("      path: ${plate}\n", "      path: ${plate}\n      nonfinite: zero\n", 1))
-    rc, _, err = facewarp("run", str(preset), "--stats", "stats.json", cwd=shot)
+    rc, _, err = facewarp("run", str(preset), "--stats", "stats.json", "--report", "report.json", cwd=shot)
     assert rc == 0, err
     assert len(os.listdir(shot / "out")) == 5
     read = json.loads((shot / "stats.json").read_text())["nodes"]["read"]
     assert read["counts"] == {"nonfinite_zero": 2} and read["frame_counts"] == {"1002": {"nonfinite_zero": 2}}
+    # one summary line for the run, and the same counts per frame in the report
+    notes = [line for line in err.splitlines() if line.startswith("facewarp: note:")]
+    assert notes == ["facewarp: note: 2 non-finite sample(s) zeroed on 1 frame (node 'read')"], err
+    report = json.loads((shot / "report.json").read_text())
+    assert list(report["frames"]) == [str(f) for f in range(1001, 1006)]
+    assert report["frames"]["1002"] == {"read": {"nonfinite_zero": 2}} and report["frames"]["1001"] == {}
+    assert report["totals"] == {"read": {"nonfinite_zero": 2}} and report["summary"] in notes[0]
+    # --report follows the output-root rule like --stats
+    rc, _, err = facewarp("run", str(preset), "--overwrite", "--report", "/etc/facewarp_report.json", cwd=shot)
+    assert rc == 2 and "--report file is outside the output root" in err and not os.path.exists("/etc/facewarp_report.json")
 
 
 def test_an_output_folder_that_is_a_file_is_one_line(shot):
