@@ -39,6 +39,15 @@ class PlateRead(Node):
         ),
     )
 
+    def planned_inputs(self, ctx) -> list[str]:
+        """The file this frame reads, with the offset applied (the default would name the
+        pattern at the evaluated frame)."""
+        raw = self.params["path"]
+        pattern = ctx.substitute(raw, frames=False) if isinstance(raw, str) else raw
+        if not pattern or not has_token(pattern):
+            return [pattern] if pattern else []
+        return [frame_path(pattern, ctx.frame + self.param(ctx, "offset"))]
+
     def _resolve(self, ctx) -> tuple[str, bool]:
         """(file to read, is_black). Applies offset, the explicit frame list and the missing policy."""
         raw = self.params["path"]

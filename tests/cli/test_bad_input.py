@@ -342,3 +342,12 @@ def test_messages_show_bounded_values(shot, capsys):
     assert len(line) < 400
     line = refused(capsys, "run", GRADE, "--set", "nope" * 50_000 + "=1", expect="has no variable")
     assert len(line) < 1200
+
+
+def test_a_missing_frame_is_named_with_the_readers_offset(shot, capsys):
+    """PlateRead offset 1000: evaluated frame 3 reads plate.1003; the message names that file."""
+    os.remove(shot / "plates" / "plate.1003.exr")
+    preset = shot / "offset.yaml"
+    text = Path(GRADE).read_text().replace("frames: 1001-1005\n", "frames: 1-5\n")
+    preset.write_text(text.replace("path: ${plate}", "path: ${plate}\n      offset: 1000", 1))
+    refused(capsys, "validate", str(preset), expect="file 'plates/plate.1003.exr', frame 3: missing frame of the sequence")
