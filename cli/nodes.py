@@ -1,10 +1,11 @@
-"""``facewarp nodes [TYPE] [--json]``: the node types and their schemas."""
+"""``facewarp nodes [TYPE] [--json]``: the node types and their schemas; ``facewarp presets [--json]``: the
+bundled presets."""
 
 from __future__ import annotations
 
 import json
 
-from facewarp import __version__
+from facewarp import __version__, api
 from facewarp.core.errors import EXIT_OK
 from facewarp.graph import registry
 
@@ -14,6 +15,9 @@ def add_parsers(sub) -> None:
     nodes.add_argument("type", nargs="?")
     nodes.add_argument("--json", action="store_true", help="machine-readable schema for host UIs")
     nodes.set_defaults(func=cmd_nodes)
+    presets = sub.add_parser("presets", help="list the bundled presets (run or validate them by name)")
+    presets.add_argument("--json", action="store_true", help="names, descriptions and files as JSON")
+    presets.set_defaults(func=cmd_presets)
 
 
 def cmd_nodes(args) -> int:
@@ -28,4 +32,15 @@ def cmd_nodes(args) -> int:
     width = max(len(t) for t in types)
     for name, cls in types.items():
         print(f"{name:<{width}}  {cls.schema.category:<10} {cls.schema.doc.split('. ')[0]}")
+    return EXIT_OK
+
+
+def cmd_presets(args) -> int:
+    found = api.presets()
+    if args.json:
+        print(json.dumps({"facewarp": __version__, "presets": found}, indent=2))
+        return EXIT_OK
+    width = max((len(p["name"]) for p in found), default=0)
+    for p in found:
+        print(f"{p['name']:<{width}}  {p['description']}")
     return EXIT_OK

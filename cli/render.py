@@ -10,6 +10,7 @@ import sys
 import threading
 from importlib import resources
 
+from facewarp.api import preset_path as find_preset
 from facewarp.core.errors import EXIT_INVALID, EXIT_OK, UsageError
 from facewarp.core.files import atomic_output, remove_stale_temps
 from facewarp.graph import events, frames_available, plan, render
@@ -23,7 +24,7 @@ _ROOT_HELP = (f"folder the run may write under (default: ${OUTPUT_ROOT_ENV}, els
 
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="render a preset over a frame range")
-    run.add_argument("preset", help="YAML preset file")
+    run.add_argument("preset", help="YAML preset file, or a bundled preset's name (facewarp presets)")
     run.add_argument("--frames", help="1001-1100, 1001-1100x2 or 1,5,9 (default: the preset's, else the plate's)")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                      help="set a preset variable (repeatable)")
@@ -40,7 +41,7 @@ def add_parsers(sub) -> None:
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check a preset without rendering")
-    val.add_argument("preset")
+    val.add_argument("preset", help="YAML preset file, or a bundled preset's name (facewarp presets)")
     val.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     val.add_argument("--frames")
     val.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
@@ -76,6 +77,7 @@ def cmd_validate(args) -> int:
     """Every problem knowable before rendering, each on its own line: the preset, parameters,
     connections, node checks (input files over the range, keyframes, checkpoints, output formats)
     and where the outputs would go."""
+    args.preset = find_preset(args.preset)
     preset, frames = _load(args.preset, args.sets, args.frames)
     ctx = preset.context(frames)
     problems = preset.graph.problems(ctx)
@@ -125,6 +127,7 @@ def _terminate_cleanly():
 def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[str] = (), device: str = "auto",
                mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False,
                output_root: str | None = None, report: str | None = None) -> int:
+    preset_path = find_preset(preset_path)  # a file, or a bundled preset's name
     preset, frames = _load(preset_path, list(sets), frames_spec)
     ctx = preset.context(frames, device=device, write_mode=mode)
     root = resolve_output_root(output_root)
@@ -212,4 +215,63 @@ def cmd_demo(args) -> int:
                     output_root=args.out)
     if rc == EXIT_OK:
         print(f"demo renders: {renders}", file=sys.stderr)
+        sheet, movie = _demo_pictures(args, frames, plates, renders, stmaps)
+        print(f"demo contact sheet: {sheet}, movie: {movie}", file=sys.stderr)
     return rc
+
+
+DEMO_SHEET_ROWS = 6  # at most this many rows on the contact sheet
+DEMO_MOVIE_WIDTH = 1920  # the MP4 is the render down-scaled to at most this width
+
+
+def _demo_sheet_frames(frames, keys: str | None) -> list[int]:
+    """The frames the contact sheet shows: all of them when few, else the keyframes in the range
+    (the preset's ``keys``), else frames spread evenly over the range."""
+    import re
+
+    import numpy as np
+
+    frames = sorted(frames)
+    if len(frames) <= DEMO_SHEET_ROWS:
+        return frames
+    keyed = sorted({int(f) for f in re.findall(r"(\d+)\s*:", keys or "")} & set(frames))
+    if keyed:
+        return keyed[:DEMO_SHEET_ROWS]
+    idx = np.linspace(0, len(frames) - 1, DEMO_SHEET_ROWS).round().astype(int)
+    return [frames[i] for i in sorted(set(idx))]
+
+
+def _demo_pictures(args, frames, plates: str, renders: str, stmaps: str) -> tuple[str, str]:
+    """After the demo's render: ``<out>/contact_sheet.png`` (input, landmarks, displacement and
+    output of the keyframes) and ``<out>/render.mp4`` (H.264 of the render)."""
+    from facewarp.core.conventions import stmap_to_displacement
+    from facewarp.core.frames import frame_path
+    from facewarp.face.tracking import track_frame
+    from facewarp.imaging.contact_sheet import SheetRow, contact_sheet, display_tile, write_png
+    from facewarp.imaging.movie import write_mp4
+    from facewarp.imaging.plates import read_plate
+
+    preset = load_preset(find_preset(args.preset) if args.preset else demo_preset())
+    keys = preset.values.get("keys")
+    rows = []
+    for f in _demo_sheet_frames(frames, keys if isinstance(keys, str) else None):
+        plate = read_plate(frame_path(plates, f)).pixels
+        stmap_file = frame_path(stmaps, f)
+        field = None
+        if os.path.isfile(stmap_file):
+            st = read_plate(stmap_file, channels="forward.u,forward.v").pixels
+            field = stmap_to_displacement(st)
+        rows.append(SheetRow(f, plate, read_plate(frame_path(renders, f)).pixels, track_frame(plate).points, field))
+    sheet_path = os.path.join(args.out, "contact_sheet.png")
+    write_png(sheet_path, contact_sheet(rows, tile_width=320), overwrite=args.overwrite)
+
+    def movie_frames():
+        for f in frames:
+            px = read_plate(frame_path(renders, f)).pixels
+            h, w = px.shape[:2]
+            size = (w, h) if w <= DEMO_MOVIE_WIDTH else (DEMO_MOVIE_WIDTH, round(h * DEMO_MOVIE_WIDTH / w))
+            yield display_tile(px, size)
+
+    movie_path = os.path.join(args.out, "render.mp4")
+    write_mp4(movie_frames(), movie_path, fps=float(preset.fps or 24.0), overwrite=args.overwrite)
+    return sheet_path, movie_path

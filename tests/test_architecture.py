@@ -4,6 +4,7 @@ Every import statement of every module is read (module level and inside function
 is still a dependency), resolved to the facewarp module it names, and checked against the layers:
 
     core  <-  graph  <-  nodes  <-  cli, plugins
+    core  <-  graph  <-  api (nodes only through the registry)  <-  cli, plugins
     core  <-  kernels, imaging, face, warping, networks (libraries)  <-  nodes
 """
 
@@ -27,8 +28,10 @@ ALLOWED = {
     "networks": {"facewarp", "core", "kernels", "imaging", "face", "warping"},
     "nodes": {"facewarp", "core", "graph"} | LIBRARIES,
     "presets": {"facewarp"},
-    "cli": {"facewarp", "core", "graph", "nodes", "presets"} | LIBRARIES,
-    "plugins": {"facewarp", "core", "graph", "presets", "cli"} | LIBRARIES,
+    # the host API: node types only through the registry; libraries for their memory
+    "api": {"facewarp", "core", "graph", "presets"} | LIBRARIES,
+    "cli": {"facewarp", "core", "graph", "nodes", "presets", "api"} | LIBRARIES,
+    "plugins": {"facewarp", "core", "graph", "presets", "cli", "api"} | LIBRARIES,
     "__main__": {"facewarp", "cli"},
     "facewarp": set(),
 }

@@ -154,3 +154,34 @@ def test_demo_reanimates_embedded_plates(tmp_path):
     assert np.abs(applied - render[1003]).mean() < 2e-3  # half-float render vs float remap
     rc, _, err = facewarp("demo", "--out", "d", "--size", "640x360", "--frames", "1001-1003", cwd=tmp_path)
     assert rc == 2 and "exists" in err  # never overwrites unasked
+
+
+def test_demo_in_an_empty_folder_writes_exrs_contact_sheet_and_a_movie_that_decodes(tmp_path):
+    """The acceptance of the main job: EXRs, a contact sheet PNG and an H.264 MP4 that decodes."""
+    import cv2
+
+    from facewarp.imaging.contact_sheet import COLUMNS, LABEL_HEIGHT
+    from facewarp.imaging.movie import read_mp4
+
+    rc, _, err = facewarp("demo", "--out", "d", "--frames", "1001-1003", "--size", "320x180", cwd=tmp_path)
+    assert rc == 0, err
+    d = tmp_path / "d"
+    assert sorted(os.listdir(d / "render")) == [f"render.{f}.exr" for f in (1001, 1002, 1003)]
+    assert sorted(os.listdir(d / "stmap")) == [f"stmap.{f}.exr" for f in (1001, 1002, 1003)]
+    sheet = cv2.imread(str(d / "contact_sheet.png"), cv2.IMREAD_COLOR)
+    assert sheet.shape == (3 * (180 + LABEL_HEIGHT), len(COLUMNS) * 320, 3)  # 3 frames x 4 tiles of 320x180
+    # The output column is the render, the landmarks column found a face (not the grey blank tile).
+    render = read_plate(str(d / "render" / "render.1003.exr")).pixels
+    from facewarp.core.color import linear_to_srgb
+    want = (linear_to_srgb(render) * 255 + 0.5).astype(np.uint8)[..., ::-1]
+    y = 2 * (180 + LABEL_HEIGHT) + LABEL_HEIGHT
+    out_col, lm_col = COLUMNS.index("output"), COLUMNS.index("landmarks")
+    assert np.abs(sheet[y:y + 180, out_col * 320:(out_col + 1) * 320].astype(int) - want).max() <= 1
+    assert sheet[y:y + 180, lm_col * 320:(lm_col + 1) * 320].std() > 10
+    frames, codec = read_mp4(str(d / "render.mp4"))
+    assert codec == "h264" and len(frames) == 3 and frames[0].shape == (180, 320, 3)
+    mse = np.mean((frames[2].astype(float) - want[..., ::-1]) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 30
+    cap = cv2.VideoCapture(str(d / "render.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 3 and cap.read()[0]
+    assert not [n for n in os.listdir(d) if ".partial-" in n]
