@@ -134,15 +134,8 @@ def preset_vars_schema(preset: Preset) -> dict:
 
 # -- edits ---------------------------------------------------------------------------------
 def set_var(preset: Preset, name: str, value: Any) -> None:
-    """Set a preset variable, checked against its type and range (a ValidationError otherwise)."""
-    spec = preset.variables.get(name)
-    if spec is None:
-        raise ValidationError(f"the preset has no variable '{cut(name)}' (known: {cut(', '.join(preset.variables) or 'none', 400)})",
-                              source=preset.path)
-    try:
-        preset.values[name] = spec.coerce(value)
-    except FacewarpError as exc:
-        raise ValidationError(f"variable '{name}': {exc.message}", source=preset.path) from None
+    """Set a preset variable, checked against its type and range (a UsageError, exit 2, otherwise)."""
+    preset.set_var(name, value, origin="variable")
 
 
 def _graph(graph_or_preset: Graph | Preset) -> Graph:

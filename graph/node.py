@@ -199,7 +199,7 @@ class Node:
             if path in stills and path not in named:
                 named.add(path)
                 out.append(self.error(InputError, "input file does not exist", file=path,
-                                      param=self._path_param(ctx.at(frame), path)))
+                                      param=self.path_param_of(ctx.at(frame), path)))
         sequence = [(f, p) for f, p in missing if p not in stills]
         if sequence:  # worded as when rendering meets it
             frame, path = sequence[0]
@@ -207,7 +207,7 @@ class Node:
             out.append(self.error(InputError, f"missing frame of the sequence{more}", file=path, frame=frame))
         return out
 
-    def _path_param(self, ctx: Context, path: str) -> str | None:
+    def path_param_of(self, ctx: Context, path: str) -> str | None:
         """The ``path`` parameter whose value at this frame is ``path`` (for messages)."""
         for spec in self.schema.params:
             if spec.kind == "path":

@@ -176,16 +176,18 @@ class Preset:
     node_docs: dict[str, str] = field(default_factory=dict)
 
     # -- variables --------------------------------------------------------------------
-    def set_var(self, name: str, value: Any) -> None:
+    def set_var(self, name: str, value: Any, *, origin: str = "--set") -> None:
+        """Set a variable, checked against its type and range; errors start with ``origin``
+        (the CLI's ``--set``, a host's own word)."""
         spec = self.variables.get(name)
         if spec is None:
             known = ", ".join(self.variables) or "none"
-            raise UsageError(f"--set {cut(name)}: the preset has no variable '{cut(name)}' (known: {cut(known, 400)})",
+            raise UsageError(f"{origin} {cut(name)}: the preset has no variable '{cut(name)}' (known: {cut(known, 400)})",
                              source=self.path)
         try:
             self.values[name] = spec.coerce(value)
         except FacewarpError as exc:
-            raise UsageError(f"--set {name}: {exc.message}", source=self.path) from None
+            raise UsageError(f"{origin} {name}: {exc.message}", source=self.path) from None
 
     def apply_sets(self, assignments: list[str]) -> None:
         for item in assignments:

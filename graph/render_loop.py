@@ -187,18 +187,6 @@ def planned_inputs(graph: Graph, ctx: Context, extra: Iterable[str] = ()) -> dic
     return found
 
 
-def _path_param(node, fctx: Context, path: str) -> str | None:
-    """The ``path`` parameter of ``node`` whose value is ``path`` at this frame, if any."""
-    for spec in node.schema.params:
-        if spec.kind == "path":
-            try:
-                if node.param(fctx, spec.name) == path:
-                    return spec.name
-            except FacewarpError:
-                continue
-    return None
-
-
 def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[int] | None = None, *,
          output_root: str | os.PathLike | None = None, inputs: Iterable[str] = ()) -> RenderPlan:
     """Ask every output node for the files each frame would write, check where they are (see
@@ -238,7 +226,7 @@ def plan(graph: Graph, ctx: Context, mode: str | None = None, frames: Iterable[i
                     written[real] = (name, frame)
                 if why is not None:
                     reported.add(name)
-                    param = _path_param(node, fctx, path)
+                    param = node.path_param_of(fctx, path)
                     line = graph.lines.get((name, "param", param)) or graph.lines.get((name,))
                     problems.append(ValidationError(why, node=name, node_type=node.schema.type, param=param,
                                                     file=path, line=line, source=graph.source))

@@ -99,10 +99,10 @@ def test_set_var_and_set_param_are_validated():
     preset = api.load_preset("grade_exr")
     api.set_var(preset, "gain", "2.5")
     assert preset.values["gain"] == 2.5
-    with pytest.raises(ValidationError, match="variable 'gain': expected a value >= 0") as exc:
+    with pytest.raises(UsageError, match="variable gain: expected a value >= 0") as exc:
         api.set_var(preset, "gain", -1)
     assert "\n" not in str(exc.value) and preset.values["gain"] == 2.5
-    with pytest.raises(ValidationError, match=r"no variable 'nope' \(known: plate, out, gain, saturation\)"):
+    with pytest.raises(UsageError, match=r"no variable 'nope' \(known: plate, out, gain, saturation\)"):
         api.set_var(preset, "nope", 1)
     api.set_param(preset, "grade", "lift", 0.25)
     assert preset.graph.nodes["grade"].params["lift"] == 0.25
