@@ -66,3 +66,15 @@ def _load_file(path: Path, embedding: str | None) -> FaceModel:
                          "DECA's 68-point landmark_embedding.npy) with the node's embedding parameter, "
                          "FACEWARP_FLAME_EMBEDDING or convert_flame(..., embedding=)")
     return m
+
+
+def model_files(spec: str | None, embedding: str | None, *, own_only: bool = False) -> list[str]:
+    """The files ``load_model(spec, embedding)`` reads (none for the embedded default).
+    ``own_only``: only what ``spec``/``embedding`` name themselves, not the environment's
+    ($FACEWARP_FLAME, $FACEWARP_FLAME_EMBEDDING)."""
+    if own_only:
+        files = [spec] if spec and spec.strip() != "default" else []
+        return files + ([embedding] if embedding else [])
+    spec, embedding = resolve(spec or None, embedding or None)
+    files = [] if spec == "default" else [os.path.expanduser(spec)]
+    return files + ([os.path.expanduser(embedding)] if embedding else [])

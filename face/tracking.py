@@ -35,12 +35,14 @@ import numpy as np
 from facewarp.core import memory
 from facewarp.core.color import linear_to_srgb
 from facewarp.core.quiet import quiet_native, verbose
+from facewarp.core.types import Landmarks
 from facewarp.face.landmarks import (
     FACE_LEFT,
     FACE_RIGHT,
     LEFT_EYE_OUTER,
     N_MESH_POINTS,
     RIGHT_EYE_OUTER,
+    to_ibug68,
 )
 
 
@@ -330,3 +332,22 @@ def smooth_track(filled, status, p, fps: float) -> np.ndarray:
         track = fn(track, fps, min_cutoff=p["min_cutoff"], beta=p["beta"], d_cutoff=p["d_cutoff"],
                    scale=max(width, 1e-6))
     return track
+
+
+# -- the tracker's per-image call and its output, as the LandmarkTracker/LandmarkDetect nodes use them
+def _is_linear(image) -> bool:
+    return str(image.colorspace).lower().startswith("lin")
+
+
+def track_image(image, p, previous_center=None) -> FaceResult:
+    """``track_frame`` on a core ``Image`` with the tracker settings ``p`` (TRACKER_DEFAULTS' keys)."""
+    return track_frame(image.pixels, select=p["select"], index=p["face_index"], previous_center=previous_center,
+                       detect_size=p["detect_size"], mesh_size=p["mesh_size"], linear=_is_linear(image))
+
+
+def to_landmarks(points, score, scheme, size, found, info) -> Landmarks:
+    """478 tracked points as ``Landmarks`` in ``scheme`` (mediapipe478 or ibug68)."""
+    pts = np.asarray(points, np.float32)
+    if scheme == "ibug68":
+        pts = to_ibug68(pts)
+    return Landmarks(pts, np.full(len(pts), score, np.float32), scheme, size, found, info)

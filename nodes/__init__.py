@@ -1,4 +1,5 @@
-"""Built-in node types, one thin module per type (``_glue`` holds what several share).
+"""Built-in node types, one thin module per type (what two types share lives in one of them:
+FLAMEFit's model parameters, LandmarkTracker's settings, WgGAN's weights handling).
 
 ``NODE_TYPES`` is what facewarp's ``facewarp.nodes`` entry point names: the engine finds the
 built-in types exactly as it finds a studio's own.

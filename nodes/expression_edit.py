@@ -9,16 +9,9 @@ import numpy as np
 from facewarp.core.errors import cut
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import FacewarpError, Input, InputError, Node, NodeSchema, Output, Param, ValidationError
-from facewarp.nodes._glue import (
-    MODEL_PARAMS,
-    hash_model,
-    make_params,
-    model_files,
-    model_spec,
-    outputs_from_params,
-    params_to_arrays,
-)
+from facewarp.nodes.flame_fit import MODEL_PARAMS
 
 JAW_OPEN_RAD = 0.35  # jaw_open = 1 opens the jaw by 0.35 rad (20 degrees)
 POSE_CONTROLS = ("jaw_open", "head_yaw", "head_pitch", "head_roll", "gaze_x", "gaze_y")
@@ -167,11 +160,11 @@ class ExpressionEdit(Node):
     )
 
     def planned_inputs(self, ctx):
-        return model_files(self, ctx, own_only=True)
+        return models.model_files(self.param(ctx, "model"), self.param(ctx, "embedding"), own_only=True)
 
     def hash_extra(self, ctx, h):
         p = self.param_values(ctx)
-        hash_model(h, *model_spec(p))
+        h.update(f"|{models.identity(p['model'], p['embedding'])}".encode())
 
     def _keys(self, p) -> dict[str, list[tuple[int, float]]]:
         try:
@@ -208,7 +201,7 @@ class ExpressionEdit(Node):
         # one; then exprN is accepted for any N (the fitted model may have more components).
         own = bool(p["model"])
         try:
-            model = models.load_model(*model_spec(p))
+            model = models.load_model(*models.resolve(p["model"], p["embedding"]))
         except Exception:  # noqa: BLE001 - an unreadable model: the input check or the render names it
             return out
         names = [n for n in keys if own or not re.fullmatch(r"expr\d+", n)]
@@ -222,7 +215,7 @@ class ExpressionEdit(Node):
         p = self.param_values(ctx)
         fp = inputs["params"]
         keys = self._keys(p)
-        spec, emb = model_spec(p, fp.model)
+        spec, emb = models.resolve(p["model"] or fp.model, p["embedding"])
         try:
             model = models.load_model(spec, emb)
         except _flame.ModelError as exc:

@@ -7,8 +7,16 @@ import numpy as np
 from facewarp.face import fit as _fit
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face.params import make_params, outputs_from_params
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-from facewarp.nodes._glue import MODEL_PARAMS, hash_model, make_params, model_files, model_spec, outputs_from_params
+
+# The face model a face node reads; ExpressionEdit and Retarget declare the same two.
+MODEL_PARAMS = (
+    Param("model", "path", "", "FLAME .pkl (2020/2023/2023 Open), a .npz from `facewarp convert-flame`, or empty: "
+          "$FACEWARP_FLAME, else the embedded default model"),
+    Param("embedding", "path", "", "landmark embedding for a FLAME model (MediaPipe->FLAME .npz, or DECA's 68-point "
+          "landmark_embedding.npy); empty: $FACEWARP_FLAME_EMBEDDING or the one stored in the .npz"),
+)
 
 
 class FLAMEFit(Node):
@@ -42,15 +50,15 @@ class FLAMEFit(Node):
     )
 
     def planned_inputs(self, ctx):
-        return model_files(self, ctx, own_only=False)
+        return models.model_files(self.param(ctx, "model"), self.param(ctx, "embedding"), own_only=False)
 
     def hash_extra(self, ctx, h):
         p = self.param_values(ctx)
-        hash_model(h, *model_spec(p))
+        h.update(f"|{models.identity(p['model'], p['embedding'])}".encode())
 
     def compute_sequence(self, ctx, frames, fetch):
         p = self.param_values(ctx)
-        spec, emb = model_spec(p)
+        spec, emb = models.resolve(p["model"], p["embedding"])
         try:
             model = models.load_model(spec, emb)
         except _flame.ModelError as exc:

@@ -6,7 +6,7 @@ import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
 from facewarp.networks.inference import from_net, to_net
-from facewarp.nodes._glue import check_size, get_model, hash_weights, rgb_index, weights_problems
+from facewarp.nodes.wggan import check_size, get_model, hash_weights, rgb_index, weights_problems
 
 
 class HrhGAN(Node):

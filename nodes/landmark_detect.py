@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.face.tracking import to_landmarks, track_image
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
+from facewarp.nodes.landmark_tracker import TRACK_PARAMS
 
 
 class LandmarkDetect(Node):

@@ -7,7 +7,17 @@ import numpy as np
 from facewarp.face import tracking as fm
 from facewarp.face.landmarks import N_MESH_POINTS
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
-from facewarp.nodes._glue import TRACK_PARAMS, to_landmarks, track_image
+
+# The detector/mesh settings LandmarkDetect shares (it tracks one image at a time).
+TRACK_PARAMS = (
+    Param("select", "enum", fm.TRACKER_DEFAULTS["select"], "which face when several: largest box, closest to the previous frame's "
+          "face (first frame: largest), or by index (faces ordered left to right)", choices=("largest", "closest", "index")),
+    Param("face_index", "int", fm.TRACKER_DEFAULTS["face_index"], "face number for select=index (0 = leftmost)", min=0, max=64),
+    Param("scheme", "enum", fm.TRACKER_DEFAULTS["scheme"], "output points: all 478 MediaPipe points, or the 68 iBUG points "
+          "(see docs/faces.md for the mapping)", choices=("mediapipe478", "ibug68")),
+    Param("detect_size", "int", fm.TRACKER_DEFAULTS["detect_size"], "longer side of the down-scaled copy the face detector sees", min=64, max=4096),
+    Param("mesh_size", "int", fm.TRACKER_DEFAULTS["mesh_size"], "side of the full-resolution crop given to the face mesh", min=128, max=2048),
+)
 
 
 class LandmarkTracker(Node):
@@ -39,7 +49,7 @@ class LandmarkTracker(Node):
         prev = None
         for f in frames:
             image = fetch(f)["image"]
-            r = track_image(image, p, prev)
+            r = fm.track_image(image, p, prev)
             if r.points is not None:
                 prev = r.points[:N_MESH_POINTS].mean(0)
             raw.append(r.points)
@@ -56,6 +66,6 @@ class LandmarkTracker(Node):
         out = {}
         for i, f in enumerate(frames):
             info = dict(infos[i], status=status[i], score=scores[i], raw=None if raw[i] is None else raw[i].astype(np.float32))
-            out[f] = {"landmarks": to_landmarks(track[i], scores[i] if status[i] == "found" else 0.0, p["scheme"],
+            out[f] = {"landmarks": fm.to_landmarks(track[i], scores[i] if status[i] == "found" else 0.0, p["scheme"],
                                                 sizes[i], status[i] == "found", info)}
         return out

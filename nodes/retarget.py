@@ -6,16 +6,9 @@ import numpy as np
 
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError, ValidationError
-from facewarp.nodes._glue import (
-    MODEL_PARAMS,
-    hash_model,
-    make_params,
-    model_files,
-    model_spec,
-    outputs_from_params,
-    params_to_arrays,
-)
+from facewarp.nodes.flame_fit import MODEL_PARAMS
 
 
 def _R(aa):
@@ -95,7 +88,7 @@ class Retarget(Node):
     )
 
     def planned_inputs(self, ctx):
-        return model_files(self, ctx, own_only=True)
+        return models.model_files(self.param(ctx, "model"), self.param(ctx, "embedding"), own_only=True)
 
     def problems(self, ctx):
         out = super().problems(ctx)
@@ -109,7 +102,7 @@ class Retarget(Node):
 
     def hash_extra(self, ctx, h):
         p = self.param_values(ctx)
-        hash_model(h, *model_spec(p))
+        h.update(f"|{models.identity(p['model'], p['embedding'])}".encode())
 
     def compute_sequence(self, ctx, frames, fetch):
         p = self.param_values(ctx)
@@ -130,7 +123,7 @@ class Retarget(Node):
             if held is not None:
                 ins["target"] = held
             if model is None:
-                spec, emb = model_spec(p, ins["target"].model)
+                spec, emb = models.resolve(p["model"] or ins["target"].model, p["embedding"])
                 try:
                     model = models.load_model(spec, emb)
                 except _flame.ModelError as exc:

@@ -100,14 +100,14 @@ def test_imports_follow_the_layers(module):
     assert not bad, f"{module} ({part}) imports {bad}"
 
 
-def test_nodes_holds_node_types_and_one_glue_module():
+def test_nodes_holds_node_types_only():
     import importlib
     import inspect
 
     from facewarp.graph import Node
 
     for name in MODULES:
-        if not name.startswith("facewarp.nodes.") or name == "facewarp.nodes._glue":
+        if not name.startswith("facewarp.nodes."):
             continue
         mod = importlib.import_module(name)
         types = [c for _, c in inspect.getmembers(mod, inspect.isclass)

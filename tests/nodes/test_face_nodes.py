@@ -107,8 +107,8 @@ def test_retarget_onto_own_first_frame_reproduces_landmarks(clip_graph):
 
 def test_retarget_moves_target_by_the_driving_change_only():
     m = models.load_model("default")
+    from facewarp.face.params import make_params
     from facewarp.graph import Camera
-    from facewarp.nodes._glue import make_params
     from facewarp.nodes.retarget import retarget_params
 
     rng = np.random.default_rng(0)
