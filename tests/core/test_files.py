@@ -23,6 +23,8 @@ from facewarp.core.files import (
 )
 
 # A writer that stops in the middle of a write: prints its temp path, then waits to be killed.
+# It waits in short sleeps, as a render loop returns to Python between operations: a library's native
+# thread may take the SIGTERM, and then Python runs the handler only when the main thread's call returns.
 WRITER = textwrap.dedent("""
     import sys, time
     from facewarp.core.files import atomic_output
@@ -32,7 +34,8 @@ WRITER = textwrap.dedent("""
             fh.write(b"half a frame")
             fh.flush()
             print(tmp, flush=True)
-            time.sleep(120)
+            for _ in range(1200):
+                time.sleep(0.1)
 """)
 
 
