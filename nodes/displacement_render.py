@@ -2,15 +2,34 @@
 rasterised over the DRIVING mesh (a backward map in target-image coordinates, per the
 conventions), with a z-buffer, back-face culling, a coverage mask and the documented fill
 outside the mesh; optionally a per-vertex attribute through the same rasteriser. The render is
-``facewarp.warping.mesh.render_displacement``; its docstring states the deviations from the paper."""
+``facewarp.warping.mesh.render_displacement``; its docstring states the deviations from the paper.
+Not in the paper: the field is confined to the face region (``facewarp.warping.region``: the hull of
+both meshes' projections grown by ``grow``), so that the fill fades to exactly zero there and the
+plate outside is untouched; ``region: frame`` keeps the whole-frame fill."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from facewarp.core.errors import brief
-from facewarp.graph import Camera, Displacement, Image, Input, InputError, Mask, Mesh, Node, NodeSchema, Output, Param
+from facewarp.graph import (
+    Camera,
+    Displacement,
+    Image,
+    Input,
+    InputError,
+    Mask,
+    Mesh,
+    Node,
+    NodeSchema,
+    Output,
+    Param,
+    RenderError,
+    events,
+)
+from facewarp.nodes.triangle_warp import PASSED_THROUGH, REGION_PARAMS, guessed_status, whole_frame
 from facewarp.warping.mesh import render_displacement, vertex_normals
+from facewarp.warping.region import confine, face_region
 
 
 class DisplacementRender(Node):
@@ -32,6 +51,8 @@ class DisplacementRender(Node):
             Output("displacement", "Displacement", "backward field in driving-frame pixels"),
             Output("coverage", "Mask", "1 where a front face of the driving mesh covers the pixel centre"),
             Output("attribute", "Image", "the rendered attribute (None when 'attribute' is empty)"),
+            Output("matte", "Mask", "the face region: 1 where the edit is at full strength, 0 where the field is "
+                   "exactly zero"),
         ),
         params=(
             Param("width", "int", 0, "output width (0: reference image, else camera image_size)", min=0, max=65536),
@@ -42,6 +63,7 @@ class DisplacementRender(Node):
                   min=0.0, max=1e6),
             Param("attribute", "string", "", "per-vertex attribute to render (Mesh.attributes key, vertex_id, "
                   "depth, normals); empty: none"),
+            *REGION_PARAMS,
         ),
     )
 
@@ -78,12 +100,32 @@ class DisplacementRender(Node):
                 known = ", ".join(sorted(drv.attributes)) or "none"
                 raise self.error(InputError, f"driving mesh has no attribute {brief(name)} (has: {known}; built-ins: "
                                  "vertex_id, depth, normals)", param="attribute")
+        guessed = guessed_status(getattr(src, "info", None), getattr(drv, "info", None))
+        if guessed and p["guessed"] == "error":
+            raise self.error(RenderError, f"the face was not seen on this frame (tracking: {guessed}); set "
+                             "guessed to warp or pass-through to render it", param="guessed", frame=ctx.frame)
+        if guessed and p["guessed"] == "pass-through":
+            events.count(PASSED_THROUGH)
+            zero = np.zeros((h, w), np.float32)
+            return {"displacement": Displacement(np.zeros((h, w, 2), np.float32), zero, border="clamp"),
+                    "coverage": Mask(zero), "attribute": None, "matte": Mask(zero)}
         field, coverage, extra = render_displacement(src, drv, w, h, camera=cam, cull=p["cull"], fill=p["fill"],
                                                      falloff=p["falloff"], attribute=attribute, device=ctx.device)
+        if p["region"] == "face":
+            (ps, zs), (pd, zd) = (cam or src.camera).project(src.vertices), (cam or drv.camera).project(drv.vertices)
+            seen = (np.asarray(zs) > 0) & (np.asarray(zd) > 0) if (cam or drv.camera).kind == "pinhole" else \
+                np.ones(len(pd), bool)  # a pinhole's points behind the camera project nowhere useful
+            ps, pd = np.asarray(ps, np.float64)[seen], np.asarray(pd, np.float64)[seen]
+            moved = np.linalg.norm(ps - pd, axis=1)
+            region = face_region(np.concatenate([ps, pd]), w, h, grow=p["grow"], feather=p["feather"],
+                                 max_displacement=float(np.nanmax(moved, initial=0.0)))
+            field = confine(field, region)
+        else:
+            region = whole_frame(w, h)
         att_img = None
         if extra is not None:
             k = extra.shape[2]
             chans = (name,) if k == 1 else tuple(f"{name}{i}" for i in range(k))
             att_img = Image(extra, chans, colorspace="data")
         return {"displacement": Displacement(field, coverage, border="clamp"), "coverage": Mask(coverage),
-                "attribute": att_img}
+                "attribute": att_img, "matte": Mask(region.matte)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from facewarp.core.errors import InputError
 from facewarp.graph import Input, Node, NodeSchema, Output, Param
 from facewarp.kernels.sampling import resample_bilinear, resample_field, warp_bilinear
+from facewarp.warping.region import keep_still_pixels
 
 
 class DisplacementWarp(Node):
@@ -12,7 +13,7 @@ class DisplacementWarp(Node):
         type="DisplacementWarp",
         category="warp",
         doc="out(p) = image(p + D(p)) with bilinear sampling on pixel centres (the project's backward "
-            "displacement convention). A field of another size is resampled to the image and its values "
+            "displacement convention); where D is exactly (0, 0) the output is the input pixel, bit for bit. A field of another size is resampled to the image and its values "
             "scaled by the size ratio. Where the field's validity is below 1 the result is mixed back "
             "towards the unwarped image when 'respect_valid' is on.",
         inputs=(Input("image", "Image", "picture to warp"),
@@ -37,6 +38,7 @@ class DisplacementWarp(Node):
             valid = resample_bilinear(valid, w, h)
         border = self.param(ctx, "border")
         out = warp_bilinear(image.pixels, field, disp.border if border == "field" else border, device=ctx.device)
+        out = keep_still_pixels(out, image.pixels, field)
         if self.param(ctx, "respect_valid"):
             a = valid.clip(0, 1)[..., None]
             out = a * out + (1 - a) * image.pixels

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from facewarp.core.errors import FacewarpError, cut
-from facewarp.graph import Input, Node, NodeSchema, Output, Param, ValidationError
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
 from facewarp.imaging.plates import WRITE_FORMATS, write_plate
 
 # Integer depths each format takes (0 = its default); TIFF takes 8, 16 or 32 (float).
 _DEPTHS = {".dpx": (0, 8, 10, 12, 16), ".png": (0, 8, 16), ".jpg": (0, 8), ".jpeg": (0, 8),
            ".tif": (0, 8, 16, 32), ".tiff": (0, 8, 16, 32)}
+
+# Not 'A': the render's colour is not premultiplied by the face region, and an alpha would say it is.
+MATTE_CHANNEL = "matte.A"
 
 
 class PlateWrite(Node):
@@ -20,7 +25,9 @@ class PlateWrite(Node):
         doc="Write each frame to a temp file in the target directory and rename it into place, so a killed "
             "render never leaves a truncated frame. Existing frames are kept unless the run says --overwrite; "
             "--skip-existing renders only the missing ones. Directories are created. Passes its input through.",
-        inputs=(Input("image", "Image", "what to write"),),
+        inputs=(Input("image", "Image", "what to write"),
+                Input("matte", "Mask", f"a matte written beside the picture as the EXR's extra channel '{MATTE_CHANNEL}' "
+                      "(Nuke shows it as the layer 'matte'); EXR only", optional=True)),
         outputs=(Output("image", "Image", "the input, unchanged"),),
         params=(
             Param("path", "path", "", "output file or sequence pattern (out.####.exr; a range of several frames "
@@ -62,8 +69,11 @@ class PlateWrite(Node):
         path = self.param(ctx, "path")
         if ctx.write_mode == "skip" and os.path.exists(path):
             return {"image": inputs["image"]}
+        image = inputs["image"]
+        if inputs.get("matte") is not None:
+            image = self._with_matte(ctx, path, image, inputs["matte"].alpha)
         try:
-            write_plate(path, inputs["image"], pixel_type=self.param(ctx, "exr_pixel_type"),
+            write_plate(path, image, pixel_type=self.param(ctx, "exr_pixel_type"),
                         compression=self.param(ctx, "exr_compression"), bit_depth=self.param(ctx, "bit_depth"),
                         colorspace=self.param(ctx, "colorspace"), overwrite=ctx.write_mode == "overwrite",
                         metadata=self.param(ctx, "metadata"))
@@ -71,3 +81,13 @@ class PlateWrite(Node):
             exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
             raise
         return {"image": inputs["image"]}
+
+    def _with_matte(self, ctx, path, image, alpha):
+        if os.path.splitext(path)[1].lower() != ".exr":
+            raise self.error(InputError, "a matte can only be written into an EXR (it is an extra channel)",
+                             port="matte", file=path, frame=ctx.frame)
+        if alpha.shape != (image.height, image.width):
+            raise self.error(InputError, f"matte is {alpha.shape[1]}x{alpha.shape[0]}, image {image.width}x"
+                             f"{image.height}", port="matte", frame=ctx.frame)
+        pixels = np.concatenate([image.pixels, alpha[..., None]], axis=2)
+        return image.with_pixels(pixels, (*image.channels, MATTE_CHANNEL))

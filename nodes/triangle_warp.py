@@ -8,6 +8,9 @@ Deviations from the paper, on purpose:
   * the per-landmark standard deviation over the sequence comes from the LandmarkSpread
     sequence node (input 'spread'), so that this node stays per-frame and never holds a
     whole shot of 4K warps in memory; without it, ``default_std`` is used.
+  * the paper warps the whole frame; here the displacement is confined to the face region
+    (``facewarp.warping.region``: the landmarks' hull grown by ``grow``, smooth fade to zero) so the
+    plate is bit-identical outside it (``region: frame`` restores the paper's whole-frame warp).
 The warp itself is ``facewarp.warping.landmark.landmark_warp`` (the WgGAN training-pair builder
 calls the same function).
 """
@@ -22,6 +25,7 @@ from facewarp.graph import (
     Input,
     InputError,
     Landmarks,
+    Mask,
     Node,
     NodeSchema,
     Output,
@@ -29,9 +33,43 @@ from facewarp.graph import (
     RenderError,
     events,
 )
+from facewarp.kernels.sampling import warp_bilinear
 from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
+from facewarp.warping.region import FEATHER, GROW, FaceRegion, confine, face_region, keep_still_pixels
 
 FOLDOVERS = events.label("foldovers", "fold-over triangle(s)")
+PASSED_THROUGH = events.label("guessed_passed_through", "guessed frame(s) passed through unchanged")
+GUESSED = ("interpolated", "held")  # tracking statuses of frames whose face was not seen
+
+# The face-region and guessed-frame parameters every warp path declares (DisplacementRender imports them).
+REGION_PARAMS = (
+    Param("region", "enum", "face", "where the edit may change pixels: 'face' (the face hull grown by 'grow', "
+          "faded to zero at its edge; the plate is bit-identical outside) or 'frame' (the whole picture)",
+          choices=("face", "frame")),
+    Param("grow", "float", GROW, "margin around the face hull, as a fraction of the face width (never less than "
+          "twice the largest displacement, so the fade cannot fold)", min=0.0, max=4.0),
+    Param("feather", "float", FEATHER, "fraction of the margin over which the edit fades to zero (smoothstep)",
+          min=0.01, max=1.0),
+    Param("guessed", "enum", "warp", "frames whose face the tracker interpolated or held: warp them, pass the "
+          "plate through unchanged, or stop with an error", choices=("warp", "pass-through", "error")),
+)
+
+
+def guessed_status(*infos: dict) -> str | None:
+    """The tracking status ('interpolated'/'held') when any input says its face was guessed."""
+    for info in infos:
+        status = (info or {}).get("status")
+        if status in GUESSED:
+            return status
+    return None
+
+
+def whole_frame(width: int, height: int) -> FaceRegion:
+    return FaceRegion(np.ones((height, width), np.float32), (0, 0, width, height), float("inf"), 0.0)
+
+
+def no_region(width: int, height: int) -> FaceRegion:
+    return FaceRegion(np.zeros((height, width), np.float32), (0, 0, 0, 0), 0.0, 0.0)
 
 
 def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
@@ -62,6 +100,8 @@ class TriangleWarp(Node):
             Output("image", "Image", "warped image"),
             Output("displacement", "Displacement", "backward map out(p) = image(p + D(p))"),
             Output("normalized", "Image", "normalised displacement map, channels ndx, ndy (unitless)"),
+            Output("matte", "Mask", "the face region: 1 where the edit is at full strength, 0 where the plate "
+                   "is untouched"),
         ),
         params=(
             Param("border_points", "int", BORDER_POINTS, "anchors per frame side (fixed points)", min=1, max=256),
@@ -69,6 +109,7 @@ class TriangleWarp(Node):
             Param("foldover", "enum", "mark", "what to do with flipped triangles", choices=("mark", "error")),
             Param("default_std", "float", 1.0, "std (pixels) used when 'spread' is not connected",
                   min=1e-6, max=1e6),
+            *REGION_PARAMS,
         ),
     )
 
@@ -83,11 +124,20 @@ class TriangleWarp(Node):
             raise self.error(InputError, f"source has {len(src_lm.points)} landmarks, target {len(dst_lm.points)}",
                              port="target")
         md = dict(image.metadata)
-        if not (src_lm.found and dst_lm.found) or len(src_lm.points) == 0:
-            md["facewarp:trianglewarp"] = {"identity": True, "reason": "no face found"}
+        guessed = guessed_status(src_lm.info, dst_lm.info)
+        if guessed and p["guessed"] == "error":
+            raise self.error(RenderError, f"the face was not seen on this frame (tracking: {guessed}); set "
+                             "guessed to warp or pass-through to render it", param="guessed", frame=ctx.frame)
+        reason = "no face found" if not (src_lm.found and dst_lm.found) or len(src_lm.points) == 0 else \
+            f"tracking {guessed}, guessed: pass-through" if guessed and p["guessed"] == "pass-through" else None
+        if reason:
+            if guessed:
+                events.count(PASSED_THROUGH)
+            md["facewarp:trianglewarp"] = {"identity": True, "reason": reason}
             return {"image": Image(image.pixels.copy(), image.channels, image.colorspace, md),
                     "displacement": Displacement(np.zeros((h, w, 2), np.float32), border=p["border"]),
-                    "normalized": Image(np.zeros((h, w, 2), np.float32), ("ndx", "ndy"))}
+                    "normalized": Image(np.zeros((h, w, 2), np.float32), ("ndx", "ndy")),
+                    "matte": Mask(np.zeros((h, w), np.float32))}
         src = _scaled(src_lm, w, h)
         dst = _scaled(dst_lm, w, h)
         if not (np.isfinite(src).all() and np.isfinite(dst).all()):
@@ -109,6 +159,14 @@ class TriangleWarp(Node):
                             on_foldover=refuse if p["foldover"] == "error" else None)
         flipped, nflip = res.flipped, int(res.flipped.sum())
         warped, field, norm, tri_id, faces = res.image, res.field, res.normalized, res.tri_id, res.faces
+        if p["region"] == "face":
+            region = face_region(np.concatenate([src, dst]), w, h, grow=p["grow"], feather=p["feather"],
+                                 max_displacement=float(np.linalg.norm(dst - src, axis=1).max(initial=0.0)))
+            field = confine(field, region)
+            norm = confine(norm, region)
+            warped = _warp_in_box(image.pixels, field, region.box, p["border"], ctx.device)
+        else:
+            region = whole_frame(w, h)
         valid = np.ones((h, w), np.float32)
         if nflip:
             bad = np.zeros(len(faces) + 1, bool)
@@ -117,7 +175,21 @@ class TriangleWarp(Node):
             events.count(FOLDOVERS, nflip)  # in the run's summary and stats, not a line per frame
         md["facewarp:trianglewarp"] = {"triangles": int(len(faces)), "foldovers": nflip,
                                        "foldover_triangles": np.flatnonzero(flipped)[:64].tolist(),
-                                       "dropped_landmarks": res.dropped}
+                                       "dropped_landmarks": res.dropped, "region": region.info()}
         return {"image": Image(warped, image.channels, image.colorspace, md),
                 "displacement": Displacement(field, valid, border=p["border"]),
-                "normalized": Image(norm, ("ndx", "ndy"))}
+                "normalized": Image(norm, ("ndx", "ndy")),
+                "matte": Mask(region.matte)}
+
+
+def _warp_in_box(pixels: np.ndarray, field: np.ndarray, box, border: str, device: str) -> np.ndarray:
+    """The plate with only the region's box re-sampled through the confined ``field`` (zero
+    outside the box); inside it, pixels whose displacement is exactly zero are the plate's own."""
+    out = np.array(pixels, copy=True)
+    x0, y0, x1, y1 = box
+    if x1 > x0:
+        # the sampler puts the box's pixel (0, 0) at the frame origin: shift the field by the box corner
+        sub = field[y0:y1, x0:x1] + np.array([x0, y0], np.float32)
+        warped = warp_bilinear(pixels, sub, border, device=device)
+        out[y0:y1, x0:x1] = keep_still_pixels(warped, pixels[y0:y1, x0:x1], field[y0:y1, x0:x1])
+    return out

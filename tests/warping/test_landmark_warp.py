@@ -8,51 +8,12 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from _warp_helpers import Seq, astronaut, face_points, tri_graph
 
 from facewarp.core.errors import RenderError
-from facewarp.graph import Context, Evaluator, Graph, Image, Landmarks, Node, NodeSchema, Output, events
+from facewarp.graph import Context, Evaluator, Graph, Landmarks, Node, NodeSchema, Output, events
 from facewarp.kernels.triwarp import triangle_warp
 from facewarp.warping.landmark import border_anchors, triangulate
-
-
-def astronaut():
-    from skimage import data
-
-    return data.astronaut().astype(np.float32) / 255.0
-
-
-def face_points(n, w, h, seed):
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.uniform(0.3 * w, 0.7 * w, n), rng.uniform(0.25 * h, 0.75 * h, n)], 1)
-
-
-class _Seq(Node):
-    """Test source: image + per-frame landmarks."""
-    schema = NodeSchema(type="_TestTriSrc", doc="test", time_dependent=True, outputs=(
-        Output("image", "Image"), Output("source", "Landmarks"), Output("target", "Landmarks")))
-    image = None
-    src = None
-    targets: dict = {}
-
-    def compute(self, ctx, inputs):
-        return {"image": Image(self.image), "source": Landmarks(self.src),
-                "target": Landmarks(self.targets[ctx.frame])}
-
-
-def _graph(image, src, targets, params=None, spread=False):
-    g = Graph()
-    s = _Seq("src")
-    s.image, s.src, s.targets = image, src, targets
-    g.nodes["src"] = s
-    g.add("TriangleWarp", "tw", params or {})
-    for port in ("image", "source", "target"):
-        g.connect(f"src.{port}", f"tw.{port}")
-    if spread:
-        g.add("LandmarkSpread", "sp", {"min_std": 0.5})
-        g.connect("src.source", "sp.source")
-        g.connect("src.target", "sp.target")
-        g.connect("sp.spread", "tw.spread")
-    return g
 
 
 def test_anchors_cover_the_frame():
@@ -86,7 +47,7 @@ def test_identity_landmarks_give_identical_image():
     img = astronaut()
     h, w = img.shape[:2]
     pts = face_points(120, w, h, 2)
-    g = _graph(img, pts, {1: pts})
+    g = tri_graph(img, pts, {1: pts})
     out = Evaluator(g).pull("tw", Context(frame=1, frames=(1,)))
     assert np.abs(out["image"].pixels - img).max() < 1e-5
     assert np.abs(out["displacement"].field).max() < 1e-3
@@ -125,7 +86,7 @@ def test_foldovers_are_detected_and_reported(monkeypatch):
     dst = np.array([[80.0, 80.0], [120.0, 80.0], [100.0, 120.0], [100.0, 95.0]])
     src = dst.copy()
     src[3] = [100.0, 60.0]  # drag the inner point out past an edge: its triangles flip
-    g = _graph(img, src, {1: dst}, {"foldover": "mark"})
+    g = tri_graph(img, src, {1: dst}, {"foldover": "mark"})
     ev = Evaluator(g)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # counted, never a Python warning (a source line per frame)
@@ -138,7 +99,7 @@ def test_foldovers_are_detected_and_reported(monkeypatch):
     assert events.summary(ev.stats_json()) == f"{info['foldovers']} fold-over triangle(s) on 1 frame (node 'tw')"
     assert out["displacement"].valid.min() == 0.0 and out["displacement"].valid.max() == 1.0
     assert len(warps) == 1
-    g = _graph(img, src, {1: dst}, {"foldover": "error"})
+    g = tri_graph(img, src, {1: dst}, {"foldover": "error"})
     with pytest.raises(RenderError, match="fold over"):
         Evaluator(g).pull("tw", Context(frame=1, frames=(1,)))
     assert len(warps) == 1  # refused before the warp: a refused 4K frame costs no warp
@@ -152,7 +113,7 @@ def test_normalised_displacement_with_sequence_spread():
     scales = rng.uniform(0.5, 6.0, len(src))  # each landmark moves with its own amplitude
     frames = (1, 2, 3, 4, 5, 6)
     targets = {f: src + (rng.standard_normal(src.shape) * scales[:, None]).round() for f in frames}
-    g = _graph(img, src, targets, spread=True)
+    g = tri_graph(img, src, targets, spread=True)
     ev = Evaluator(g)
     d = np.stack([targets[f] - src for f in frames])
     std = np.maximum(np.sqrt(0.5 * (d[..., 0].var(0) + d[..., 1].var(0))), 0.5)
@@ -172,7 +133,7 @@ def test_normalised_displacement_with_sequence_spread():
 def test_no_face_found_passes_the_image_through():
     img = astronaut()[:64, :80]
     g = Graph()
-    s = _Seq("src")
+    s = Seq("src")
     s.image, s.src, s.targets = img, face_points(5, 80, 64, 0), {1: face_points(5, 80, 64, 1)}
     g.nodes["src"] = s
 
