@@ -33,7 +33,8 @@ Colour
 
 Units
     2D quantities are pixels of the image they are attached to; times are frames (ints)
-    with the shot's fps on the Context.
+    with the shot's fps on the Context. An image read from a movie carries the file's own
+    frame rate in its metadata under ``FPS_KEY`` (frames per second, a float).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import numpy as np
 
 BORDER_MODES = ("clamp", "zero", "reflect")
 WORKING_COLORSPACE = "lin_rec709"
+FPS_KEY = "facewarp:fps"  # Image.metadata: the source movie's frame rate (PlateRead sets it)
 
 
 def pixel_centers(height: int, width: int, dtype=np.float32) -> np.ndarray:

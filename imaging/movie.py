@@ -26,16 +26,19 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 
 def write_mp4(frames: Iterable[np.ndarray], path: str, fps: float = 24.0, *, crf: int = 18,
-              overwrite: bool = False) -> int:
+              overwrite: bool = False, keyframe_interval: int | None = None, faststart: bool = False) -> int:
     """Encode uint8 RGB ``frames`` (all one size) as H.264/yuv420p in an MP4 at ``path``; returns
     the number of frames written. ``crf`` is x264's quality (0 lossless-ish luma, 18 visually
-    transparent, 23 its default). Odd sizes are padded to even by repeating the last row/column."""
+    transparent, 23 its default). Odd sizes are padded to even by repeating the last row/column.
+    ``keyframe_interval`` caps the frames between keyframes (x264's default: 250);
+    ``faststart`` puts the index (moov) before the pictures, as streaming players want."""
     import av
 
     rate = Fraction(fps).limit_denominator(1001)
     count = 0
     with atomic_output(path, overwrite) as tmp:
-        with av.open(tmp, mode="w", format="mp4") as container:
+        options = {"movflags": "faststart"} if faststart else {}
+        with av.open(tmp, mode="w", format="mp4", options=options) as container:
             stream = None
             size = None
             for frame in frames:
@@ -49,6 +52,8 @@ def write_mp4(frames: Iterable[np.ndarray], path: str, fps: float = 24.0, *, crf
                     stream.width, stream.height = size[1], size[0]
                     stream.pix_fmt = "yuv420p"
                     stream.options = {"crf": str(int(crf)), "preset": "medium"}
+                    if keyframe_interval:
+                        stream.codec_context.gop_size = int(keyframe_interval)
                 elif frame.shape[:2] != size:
                     raise ValueError(f"frame {count}: size {frame.shape[1]}x{frame.shape[0]} differs from the "
                                      f"first frame's {size[1]}x{size[0]}")
