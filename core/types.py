@@ -78,7 +78,7 @@ class Landmarks:
     confidence: np.ndarray | None = None
     scheme: str = "mediapipe478"
     image_size: tuple[int, int] | None = None  # (width, height) of the image they belong to
-    found: bool = True  # False when no face was found on this frame (points then hold a fill)
+    found: bool = True  # the points are usable (tracked, or interpolated/held: see info["status"]); False: a fill
     info: dict[str, Any] = field(default_factory=dict)  # optional per-frame report (e.g. status, score)
 
     type_name: ClassVar[str] = "Landmarks"
@@ -131,6 +131,9 @@ class Mesh:
     faces: np.ndarray  # F x 3 int32, front faces counter-clockwise on screen
     camera: Camera = field(default_factory=Camera)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # per-vertex V x K arrays
+    # Optional per-frame report, as Landmarks.info (e.g. the tracking status); not in nbytes
+    # (small), and like ``attributes`` compared by ``==``.
+    info: dict[str, Any] = field(default_factory=dict)
 
     type_name: ClassVar[str] = "Mesh"
 

@@ -287,6 +287,41 @@ def one_euro_zero_phase(x: np.ndarray, fps: float, **kw) -> np.ndarray:
     return 0.5 * (fwd + bwd)
 
 
+# -- tracking status ---------------------------------------------------------------------------
+# Every frame of a track has a status, in ``info["status"]`` of the Landmarks the tracker gives and
+# of everything made from them (FLAMEFit's parameters, mesh and landmarks; ExpressionEdit's;
+# Retarget's): FOUND (a face was detected), INTERPOLATED (between the nearest found frames),
+# HELD (a found frame repeated: the ends of the shot, or missing=hold) or MISSING (nothing to fill
+# from; LandmarkDetect's empty frames). ``Landmarks.found`` only says whether the points are usable:
+# interpolated and held points are, so a guessed frame still warps; the warp nodes decide from the
+# status what to do with guessed frames. A value made from several tracks takes the worst status.
+FOUND, INTERPOLATED, HELD, MISSING = "found", "interpolated", "held", "missing"
+STATUSES = (FOUND, INTERPOLATED, HELD, MISSING)  # best to worst
+GUESSED = (INTERPOLATED, HELD)  # usable points that no detection backs
+
+
+def worse_status(*statuses: str | None) -> str:
+    """The worst of ``statuses`` in the order of ``STATUSES`` (None, or an unknown name, counts
+    as FOUND: a value from a host or an older cache carries no status)."""
+    rank = max((STATUSES.index(s) for s in statuses if s in STATUSES), default=0)
+    return STATUSES[rank]
+
+
+def status_of(value) -> str:
+    """The tracking status a Landmarks/Mesh/FlameParams carries in ``info["status"]``; without
+    one, FOUND when its points are usable (``found``, True for types without it), else MISSING."""
+    status = (getattr(value, "info", None) or {}).get("status")
+    if status in STATUSES:
+        return status
+    return FOUND if getattr(value, "found", True) else MISSING
+
+
+def stamp_status(status: str, *values) -> None:
+    """Put ``status`` into each value's ``info`` (values a node has just made, not its inputs)."""
+    for value in values:
+        value.info["status"] = status
+
+
 def fill_missing(points: list[np.ndarray | None], policy: str) -> tuple[list[np.ndarray | None], list[str]]:
     """Apply the missing-face policy. Returns filled points and a per-frame status
     (``found``, ``interpolated``, ``held``, ``missing``). ``interpolate`` is linear between
@@ -294,7 +329,7 @@ def fill_missing(points: list[np.ndarray | None], policy: str) -> tuple[list[np.
     (the first found one before it); ``error`` leaves them missing (the caller raises)."""
     n = len(points)
     found = [i for i, p in enumerate(points) if p is not None]
-    status = ["found" if p is not None else "missing" for p in points]
+    status = [FOUND if p is not None else MISSING for p in points]
     if not found or policy == "error":
         return list(points), status
     out = list(points)
@@ -306,11 +341,11 @@ def fill_missing(points: list[np.ndarray | None], policy: str) -> tuple[list[np.
         if policy == "interpolate" and prev is not None and nxt is not None:
             t = (i - prev) / (nxt - prev)
             out[i] = (1 - t) * points[prev] + t * points[nxt]
-            status[i] = "interpolated"
+            status[i] = INTERPOLATED
         else:
             src = prev if prev is not None else nxt
             out[i] = points[src].copy()
-            status[i] = "held"
+            status[i] = HELD
     return out, status
 
 
@@ -327,7 +362,7 @@ def smooth_track(filled, status, p, fps: float) -> np.ndarray:
     ``p``: the tracker settings (``TRACKER_DEFAULTS`` and the LandmarkTracker node's parameters)."""
     track = np.stack(filled)
     if p["smoothing"] != "none" and len(filled) > 1:
-        width = float(np.median([face_width(x) for x, s in zip(filled, status) if s == "found"]))
+        width = float(np.median([face_width(x) for x, s in zip(filled, status) if s == FOUND]))
         fn = one_euro_zero_phase if p["smoothing"] == "one_euro_zero_phase" else one_euro
         track = fn(track, fps, min_cutoff=p["min_cutoff"], beta=p["beta"], d_cutoff=p["d_cutoff"],
                    scale=max(width, 1e-6))

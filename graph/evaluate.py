@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ from . import events
 from .cache import LRUCache
 from .context import Context
 from .graph import Graph
+from .schema import ANY
 
 DEFAULT_CACHE_BYTES = int(os.environ.get("FACEWARP_CACHE_MB", "2048")) * (1 << 20)
 
@@ -30,15 +32,19 @@ class NodeStats:
     # frame, so a recomputed frame is not counted twice) and the totals over those frames.
     frame_counts: dict[int, dict[str, int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    # What it reported through ``events.figure``: per frame, one value per key (last compute).
+    frame_figures: dict[int, dict[str, float | str]] = field(default_factory=dict)
 
-    def record_counts(self, computed: Iterable[int], reported: list[tuple[int | None, str, int]],
-                      default_frame: int) -> None:
-        """Replace the counts of the frames just ``computed`` by what was ``reported``."""
+    def record_counts(self, computed: Iterable[int], reported: events.Reported, default_frame: int) -> None:
+        """Replace the counts and figures of the frames just ``computed`` by what was ``reported``."""
         for frame in computed:
             self.frame_counts.pop(frame, None)
-        for frame, key, n in reported:
+            self.frame_figures.pop(frame, None)
+        for frame, key, n in reported.counts:
             per = self.frame_counts.setdefault(default_frame if frame is None else frame, {})
             per[key] = per.get(key, 0) + n
+        for frame, key, value in reported.figures:
+            self.frame_figures.setdefault(default_frame if frame is None else frame, {})[key] = value
         totals: dict[str, int] = {}
         for per in self.frame_counts.values():
             for key, n in per.items():
@@ -53,7 +59,14 @@ class NodeStats:
                 "frames": {str(k): round(v, 6) for k, v in sorted(self.frames.items(), key=frame_key)},
                 "counts": dict(sorted(self.counts.items())),
                 "frame_counts": {str(k): dict(sorted(v.items()))
-                                 for k, v in sorted(self.frame_counts.items(), key=frame_key)}}
+                                 for k, v in sorted(self.frame_counts.items(), key=frame_key)},
+                "frame_figures": {str(k): {key: _json_figure(x) for key, x in sorted(v.items())}
+                                  for k, v in sorted(self.frame_figures.items(), key=frame_key)}}
+
+
+def _json_figure(value: float | str) -> float | str | None:
+    """A figure as JSON takes it: NaN/inf are not JSON numbers."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 class Evaluator:
@@ -74,7 +87,7 @@ class Evaluator:
         self.cache = LRUCache(cache_bytes)
         self.stats: dict[str, NodeStats] = {name: NodeStats() for name in graph.nodes}
         self._sequence: dict[str, dict[int, dict[str, Any]]] = {}  # sequence hash -> results
-        self._sequence_latest: dict[str, str] = {}  # node -> its newest sequence hash
+        self._sequence_latest: dict[tuple, str] = {}  # (node, frames) -> its newest sequence hash
         self._hash_memo: dict[tuple, str] = {}
         self._depth = 0  # nesting of top-level calls and batch() blocks
 
@@ -128,7 +141,8 @@ class Evaluator:
             h.update(f"@{ctx.frame}".encode())
             value = h.hexdigest()
         else:
-            upstream = {port: f"{self._hash(src, ctx)}.{src_port}" for port, (src, src_port) in self.graph.inputs_of(name).items()}
+            up = self._upstream_context(name, ctx)
+            upstream = {port: f"{self._hash(src, up)}.{src_port}" for port, (src, src_port) in self.graph.inputs_of(name).items()}
             value = node.hash(ctx, upstream)
         self._hash_memo[key] = value
         return value
@@ -144,7 +158,7 @@ class Evaluator:
         for port, (src, src_port) in self.graph.inputs_of(name).items():
             h = hashlib.blake2b(digest_size=16)
             for f in frames:
-                h.update(f"{f}:{self._hash(src, ctx.at(f))}.{src_port};".encode())
+                h.update(f"{f}:{self._hash(src, self._upstream_context(name, ctx.at(f)))}.{src_port};".encode())
             upstream[port] = h.hexdigest()
         seq_ctx = ctx.at(frames[0]) if frames else ctx
         value = node.hash(seq_ctx, upstream) + "/" + ",".join(map(str, frames))
@@ -176,7 +190,14 @@ class Evaluator:
         return outputs
 
     def _inputs(self, name: str, ctx: Context) -> dict[str, Any]:
-        return {port: self._pull(src, ctx)[src_port] for port, (src, src_port) in self.graph.inputs_of(name).items()}
+        up = self._upstream_context(name, ctx)
+        return {port: self._pull(src, up)[src_port] for port, (src, src_port) in self.graph.inputs_of(name).items()}
+
+    def _upstream_context(self, name: str, ctx: Context) -> Context:
+        """Where node ``name``'s inputs are pulled (and hashed) for ``ctx``: ``Node.input_context``,
+        except when bypassed (its inputs then pass through as they are at ``ctx``)."""
+        node = self.graph.nodes[name]
+        return ctx if node.bypass else node.input_context(ctx)
 
     def _pull_sequence(self, name: str, ctx: Context) -> dict[str, Any]:
         node = self.graph.nodes[name]
@@ -201,13 +222,26 @@ class Evaluator:
             missing = [f for f in frames if f not in results]
             if missing:
                 raise node.error(RenderError, f"sequence computation returned no result for frames {missing[:5]}")
-            # Keep one result set per node: edits upstream would otherwise pile up old ones.
-            old = self._sequence_latest.get(name)
-            if old is not None and old != seq_key:
-                self._sequence.pop(old, None)
-            self._sequence[seq_key] = results
-            self._sequence_latest[name] = seq_key
+            self._keep_sequence(name, tuple(frames), seq_key, results)
         return results[ctx.frame]
+
+    def _keep_sequence(self, name: str, frames: tuple[int, ...], seq_key: str, results: dict) -> None:
+        # One result set per node and range: edits upstream would otherwise pile up old ones. Per
+        # range, because one node can be pulled over two (the whole range, and a held frame alone
+        # through a FrameHold) and the two must not evict each other.
+        old = self._sequence_latest.get((name, frames))
+        if old is not None and old != seq_key:
+            self._sequence.pop(old, None)
+        self._sequence[seq_key] = results
+        self._sequence_latest[(name, frames)] = seq_key
+
+    def seed_sequence(self, name: str, ctx: Context, results: dict[int, dict[str, Any]]) -> None:
+        """Give sequence node ``name`` its ``results`` over ``ctx.frames`` (``{frame: outputs}``, e.g.
+        loaded from a shot cache) as if it had computed them: later pulls serve them."""
+        frames = tuple(ctx.frames or ((ctx.frame,) if ctx.frame is not None else ()))
+        with self._scope():
+            seq_key = self._sequence_hash(name, ctx)
+        self._keep_sequence(name, frames, seq_key, results)
 
     def _run(self, name: str, ctx: Context, compute, sequence: bool = False):
         node = self.graph.nodes[name]
@@ -241,7 +275,7 @@ class Evaluator:
                 raise RenderError(f"node produced no value for output '{spec.name}'", node=name,
                                   node_type=node.schema.type, port=spec.name)
             value = outputs[spec.name]
-            if value is not None and not isinstance(value, PORT_TYPES[spec.type]):
+            if value is not None and spec.type != ANY and not isinstance(value, PORT_TYPES[spec.type]):
                 raise RenderError(f"output '{spec.name}' should be {spec.type}, node produced {type(value).__name__}",
                                   node=name, node_type=node.schema.type, port=spec.name)
 

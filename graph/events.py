@@ -1,28 +1,50 @@
-"""Counts nodes report while computing (fold-over triangles, repaired pixels, ...).
+"""Counts and figures nodes report while computing (fold-over triangles, repaired pixels, a
+frame's tracking status, a fit's error, ...).
 
-A node calls ``events.count("foldovers", n)`` inside ``compute``; the ``Evaluator`` collects
-what each compute counted into that node's ``NodeStats`` (per frame and in total), and
-``stats_json()`` carries them. ``summary(stats_json)`` turns them into one line for the end
-of a run. Nothing is printed while rendering: a count is not a warning per frame.
+A node calls ``events.count("foldovers", n)`` (a number of things, added up) or
+``events.figure("fit_reprojection_iod_pct", 1.3)`` (one value per frame: a float or a short
+string, the last one a compute gives wins) inside ``compute``; the ``Evaluator`` collects what
+each compute reported into that node's ``NodeStats`` (per frame, and counts in total), and
+``stats_json()`` carries them. ``summary(stats_json)`` turns the counts into one line for the end
+of a run; ``report(stats_json)`` lays counts and figures out per frame. Nothing is printed while
+rendering: a count is not a warning per frame.
 
-Outside an evaluation (a library test calling ``compute`` directly) ``count`` does nothing.
+Outside an evaluation (a library test calling ``compute`` directly) ``count`` and ``figure`` do
+nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import statistics
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-# (frame or None, key, n) tuples of the compute running now; set by the Evaluator.
-_sink: ContextVar[list[tuple[int | None, str, int]] | None] = ContextVar("facewarp_events", default=None)
+Figure = float | str
+
+
+@dataclass
+class Reported:
+    """What one compute reported: ``(frame or None, key, n)`` counts and ``(frame or None, key,
+    value)`` figures; a None frame is the frame computed."""
+
+    counts: list[tuple[int | None, str, int]] = field(default_factory=list)
+    figures: list[tuple[int | None, str, Figure]] = field(default_factory=list)
+
+
+# What the compute running now reported; set by the Evaluator.
+_sink: ContextVar[Reported | None] = ContextVar("facewarp_events", default=None)
 
 # key -> how the summary names it ("12 non-finite sample(s) zeroed"); nodes register theirs.
 LABELS: dict[str, str] = {}
 
 
 def label(key: str, text: str) -> str:
-    """Register how ``summary`` words ``key`` (e.g. ``label("foldovers", "fold-over triangle(s)")``)."""
+    """Register how ``summary`` words ``key`` (e.g. ``label("foldovers", "fold-over triangle(s)")``).
+    A text ending in "frame(s)" counts frames (one per frame): the summary then does not add
+    "on N frames"."""
     LABELS[key] = text
     return key
 
@@ -35,17 +57,28 @@ def count(key: str, n: int = 1, frame: int | None = None) -> None:
         return
     sink = _sink.get()
     if sink is not None:
-        sink.append((frame, str(key), n))
+        sink.counts.append((frame, str(key), n))
+
+
+def figure(key: str, value: float | str, frame: int | None = None) -> None:
+    """Record ``value`` as ``key`` for the node computing now and the frame (``frame`` as in
+    ``count``): a number (kept as a float; NaN/inf become None in the JSON) or a string (cut to
+    80 characters). A frame has one value per key: a second call replaces the first."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"figure {key!r}: expected a number or a string, got {type(value).__name__}")
+    sink = _sink.get()
+    if sink is not None:
+        sink.figures.append((frame, str(key), value[:80] if isinstance(value, str) else float(value)))
 
 
 @contextlib.contextmanager
-def collecting() -> Iterator[list[tuple[int | None, str, int]]]:
-    """Collect the counts made inside the block (the Evaluator wraps each compute in one;
-    nested computes of upstream nodes collect into their own)."""
-    events: list[tuple[int | None, str, int]] = []
-    token = _sink.set(events)
+def collecting() -> Iterator[Reported]:
+    """Collect the counts and figures reported inside the block (the Evaluator wraps each compute
+    in one; nested computes of upstream nodes collect into their own)."""
+    reported = Reported()
+    token = _sink.set(reported)
     try:
-        yield events
+        yield reported
     finally:
         _sink.reset(token)
 
@@ -65,31 +98,61 @@ def summary(stats: dict) -> str | None:
             if not total:
                 continue
             frames = sum(1 for counts in per_frame.values() if counts.get(key))
-            text = f"{total} {LABELS.get(key, key.replace('_', ' '))}"
-            if frames:
+            word = LABELS.get(key, key.replace('_', ' '))
+            text = f"{total} {word}"
+            if frames and not word.endswith("frame(s)"):
                 text += f" on {_plural(frames, 'frame')}"
             parts.append(f"{text} (node '{name}')")
     return "; ".join(parts) or None
 
 
 def report(stats: dict) -> dict:
-    """The counts of a run per frame (``{"frames": {frame: {node: {key: n}}}, "totals": {node:
-    {key: n}}, "summary": line}``), from a ``stats_json()`` dict: what ``facewarp run --report``
-    writes, for hosts and farms to read."""
-    frames: dict[str, dict[str, dict[str, int]]] = {}
+    """What nodes reported in a run, from a ``stats_json()`` dict: what ``facewarp run --report``
+    writes, for hosts and farms to read.
+
+    ``{"frames": {frame: {node: {key: value}}}, "totals": {node: {key: n}}, "figures": {node: {key:
+    summary}}, "summary": line}``: per frame, each node's counts (integers) and figures (floats,
+    None for a non-finite one, or strings) side by side; the counts' totals; per figure, the frames
+    it has and for numbers their ``median``, ``min`` and ``max``, for strings how many frames had
+    each value (``values``); and ``summary``'s line."""
+    frames: dict[str, dict[str, dict[str, int | Figure | None]]] = {}
     totals: dict[str, dict[str, int]] = {}
+    figures: dict[str, dict[str, dict]] = {}
     for name, node in (stats.get("nodes") or {}).items():
         if node.get("counts"):
             totals[name] = dict(node["counts"])
         for frame, counts in (node.get("frame_counts") or {}).items():
             if counts:
-                frames.setdefault(str(frame), {})[name] = dict(counts)
+                frames.setdefault(str(frame), {}).setdefault(name, {}).update(counts)
+        per_key: dict[str, list] = {}
+        for frame, values in (node.get("frame_figures") or {}).items():
+            if values:
+                frames.setdefault(str(frame), {}).setdefault(name, {}).update(values)
+            for key, value in values.items():
+                per_key.setdefault(key, []).append(value)
+        if per_key:
+            figures[name] = {key: _figure_summary(values) for key, values in sorted(per_key.items())}
     rendered = [str(f) for f in stats.get("frames") or ()]
-    for f in rendered:  # every rendered frame has an entry, empty when nothing was counted
+    for f in rendered:  # every rendered frame has an entry, empty when nothing was reported
         frames.setdefault(f, {})
     order = {f: i for i, f in enumerate(rendered)}
     ordered = dict(sorted(frames.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
-    return {"frames": ordered, "totals": totals, "summary": summary(stats)}
+    return {"frames": ordered, "totals": totals, "figures": figures, "summary": summary(stats)}
 
 
-__all__ = ["LABELS", "collecting", "count", "label", "report", "summary"]
+def _figure_summary(values: list) -> dict:
+    """Median/min/max of a numeric figure (over its finite values), or how often each string came."""
+    out: dict = {"frames": len(values)}
+    if not any(isinstance(v, str) for v in values):  # numbers (None: a non-finite one)
+        finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+        if finite:
+            out.update(median=statistics.median(finite), min=min(finite), max=max(finite))
+        return out
+    counted: dict[str, int] = {}
+    for v in values:
+        counted[str(v)] = counted.get(str(v), 0) + 1
+    out["values"] = dict(sorted(counted.items()))
+    return out
+
+
+__all__ = ["LABELS", "Reported", "collecting", "count", "figure", "label", "report", "summary"]

@@ -10,6 +10,7 @@ from facewarp.core.errors import FacewarpError, ValidationError, brief, cut
 from . import registry
 from .context import Context
 from .node import Node
+from .schema import ANY
 
 
 def split_ref(ref: Any, what: str = "connection") -> tuple[str, str]:
@@ -56,6 +57,20 @@ class Graph:
     def inputs_of(self, name: str) -> dict[str, tuple[str, str]]:
         return {port: src for (dst, port), src in self.connections.items() if dst == name}
 
+    def output_type(self, name: str, port: str, _seen: frozenset = frozenset()) -> str | None:
+        """The type output ``name.port`` carries (None: no such output): its declared type, or for
+        an ``Any`` output the type of what feeds the node's first ``Any`` input - ``Any`` while
+        that is unconnected (a problem of its own) or in a cycle."""
+        node = self.nodes.get(name)
+        spec = node.schema.output(port) if node is not None else None
+        if spec is None or spec.type != ANY or name in _seen:
+            return None if spec is None else spec.type
+        first = next((i.name for i in node.schema.inputs if i.type == ANY), None)
+        src = self.connections.get((name, first))
+        if src is None:
+            return ANY
+        return self.output_type(src[0], src[1], _seen | {name}) or ANY
+
     # -- validation -------------------------------------------------------------------
     def problems(self, ctx: Context | None = None) -> list[FacewarpError]:
         """Every validation problem, each a one-line error; empty when the graph is valid.
@@ -88,8 +103,9 @@ class Graph:
                 out.append(self._err(f"'{cut(src)}' has no output '{cut(src_port)}' (known: {known})", node=dst, port=port,
                                      key=key))
                 continue
-            if spec_out.type != spec_in.type:
-                out.append(self._err(f"type mismatch: expected {spec_in.type}, got {spec_out.type} from '{src}.{src_port}'",
+            got = self.output_type(src, src_port)
+            if ANY not in (spec_in.type, got) and got != spec_in.type:
+                out.append(self._err(f"type mismatch: expected {spec_in.type}, got {got} from '{src}.{src_port}'",
                                      node=dst, port=port, key=key))
         for name, node in self.nodes.items():
             connected = {port for (dst, port) in self.connections if dst == name}

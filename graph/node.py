@@ -12,6 +12,7 @@ way sets ``schema.time_dependent``; one that reads files adds their identity in
 Sequence nodes (``schema.requires_sequence``) implement ``compute_sequence`` instead: the
 engine calls it once for the whole requested range with a ``fetch(frame)`` function that
 pulls the node's inputs for any frame of the range, and serves per-frame results from it.
+A node that reads its inputs at other frames than its own says so in ``input_context``.
 
 Files a node reads and writes are declared, so that problems are found before rendering:
 ``planned_outputs`` (writers: the files a frame writes), ``planned_inputs`` (the files a frame
@@ -95,6 +96,13 @@ class Node:
                          fetch: Callable[[int], dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """For ``requires_sequence`` nodes: results for every frame of ``frames``."""
         raise NotImplementedError(f"{type(self).__name__}.compute_sequence")
+
+    def input_context(self, ctx: Context) -> Context:
+        """The context this node's inputs are pulled and hashed at when it is evaluated at
+        ``ctx`` (not when bypassed). Default: ``ctx``. A node that reads its inputs elsewhere
+        says so here - FrameHold: one frame, as if the range were that frame alone, so that
+        sequence nodes upstream compute once, over that frame."""
+        return ctx
 
     def bypass_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Outputs when bypassed: each output takes the first input of the same type."""

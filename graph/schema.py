@@ -13,6 +13,10 @@ from facewarp.core.errors import ValidationError, brief
 from facewarp.core.types import PORT_TYPES
 
 PARAM_KINDS = ("int", "float", "bool", "enum", "string", "path", "vec2", "vec3")
+# A port type that is none of PORT_TYPES: an ``Any`` input takes any output, and a node's ``Any``
+# outputs carry the type of what feeds its first ``Any`` input (FrameHold: what it holds), which
+# is what validation checks downstream connections against (``Graph.output_type``).
+ANY = "Any"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -139,12 +143,12 @@ class Param:
 @dataclass(frozen=True)
 class Input:
     name: str
-    type: str  # a PORT_TYPES key
+    type: str  # a PORT_TYPES key, or ANY
     doc: str = ""
     optional: bool = False
 
     def __post_init__(self):
-        if self.type not in PORT_TYPES:
+        if self.type not in PORT_TYPES and self.type != ANY:
             raise ValueError(f"input {self.name}: unknown port type {self.type!r}")
 
     def to_json(self) -> dict:
@@ -158,7 +162,7 @@ class Output:
     doc: str = ""
 
     def __post_init__(self):
-        if self.type not in PORT_TYPES:
+        if self.type not in PORT_TYPES and self.type != ANY:
             raise ValueError(f"output {self.name}: unknown port type {self.type!r}")
 
     def to_json(self) -> dict:
@@ -187,6 +191,8 @@ class NodeSchema:
             names = [x.name for x in group]
             if len(set(names)) != len(names):
                 raise ValueError(f"{self.type}: duplicate names in {names}")
+        if any(o.type == ANY for o in self.outputs) and not any(i.type == ANY for i in self.inputs):
+            raise ValueError(f"{self.type}: an {ANY} output takes its type from an {ANY} input; there is none")
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)

@@ -9,6 +9,7 @@ import numpy as np
 from facewarp.core.errors import cut
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face import tracking as fm
 from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import FacewarpError, Input, InputError, Node, NodeSchema, Output, Param, ValidationError
 from facewarp.nodes.flame_fit import MODEL_PARAMS
@@ -135,6 +136,7 @@ def apply_controls(model, shape, expr, pose, values: dict[str, float]):
 
 
 class ExpressionEdit(Node):
+    version = 2  # outputs carry the tracking status (info["status"]); cached results of v1 do not
     schema = NodeSchema(
         type="ExpressionEdit",
         category="face",
@@ -225,6 +227,8 @@ class ExpressionEdit(Node):
         self._check_names(values, model)
         shape, expr, pose = params_to_arrays(fp, model)
         shape, expr, pose = apply_controls(model, shape, expr, pose, values)
-        out = make_params(fp.model, shape, expr, pose, fp.camera, fp.translation, dict(fp.info, edit=values))
+        status = fm.status_of(fp)
+        out = make_params(fp.model, shape, expr, pose, fp.camera, fp.translation, dict(fp.info, edit=values, status=status))
         mesh, lms = outputs_from_params(model, out)
+        fm.stamp_status(status, mesh, lms)  # an edit of a guessed frame is still a guess
         return {"params": out, "mesh": mesh, "landmarks": lms}

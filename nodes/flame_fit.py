@@ -7,8 +7,9 @@ import numpy as np
 from facewarp.face import fit as _fit
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face import tracking as fm
 from facewarp.face.params import make_params, outputs_from_params
-from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, events
 
 # The face model a face node reads; ExpressionEdit and Retarget declare the same two.
 MODEL_PARAMS = (
@@ -20,6 +21,7 @@ MODEL_PARAMS = (
 
 
 class FLAMEFit(Node):
+    version = 2  # outputs carry the tracking status (info["status"]); cached results of v1 do not
     schema = NodeSchema(
         type="FLAMEFit",
         category="face",
@@ -27,8 +29,10 @@ class FLAMEFit(Node):
             "identity (shape) for the shot, per-frame expression, global/jaw/eye rotation and camera "
             "(weak perspective, or pinhole with a fixed focal length), regularised, warm-started frame to frame "
             "(torch L-BFGS). Outputs the parameters (info: reprojection_px = mean landmark error in pixels, "
-            "fit_ms), the mesh in camera space with the camera that projects it onto the plate "
-            "(attribute plate_xy), and the fitted model's landmarks.",
+            "reprojection_iod_pct = the same in % of the inter-ocular distance, fit_ms), the mesh in camera space "
+            "with the camera that projects it onto the plate (attribute plate_xy), and the fitted model's "
+            "landmarks. All three carry the input landmarks' tracking status in info['status'] "
+            "(found/interpolated/held); reprojection_iod_pct is a figure of --report.",
         inputs=(Input("landmarks", "Landmarks", "tracked landmarks (mediapipe478 or ibug68)"),),
         outputs=(
             Output("params", "FlameParams", "fitted parameters; info['reprojection_px'] per frame"),
@@ -80,9 +84,15 @@ class FLAMEFit(Node):
         out = {}
         for i, f in enumerate(frames):
             cam, trans = _fit.camera_for(res, i, size)
-            info = {"reprojection_px": float(res.error_px[i]), "fit_ms": float(res.frame_ms[i]),
-                    "identity_frame": bool(i in res.info["identity_frames"])}
+            status = fm.status_of(lms[i])
+            iod = fm.inter_ocular(lms[i].points, scheme) if scheme in ("mediapipe478", "ibug68") else 0.0
+            pct = 100.0 * float(res.error_px[i]) / iod if iod > 0 else float("nan")
+            info = {"reprojection_px": float(res.error_px[i]), "reprojection_iod_pct": pct,
+                    "fit_ms": float(res.frame_ms[i]), "identity_frame": bool(i in res.info["identity_frames"]),
+                    "status": status}
             fp = make_params(spec if spec != "default" else "default", res.shape, res.expr[i], res.pose[i], cam, trans, info)
             mesh, fitted = outputs_from_params(model, fp, scheme)
+            fm.stamp_status(status, mesh, fitted)
+            events.figure("fit_reprojection_iod_pct", pct, frame=f)
             out[f] = {"params": fp, "mesh": mesh, "landmarks": fitted}
         return out

