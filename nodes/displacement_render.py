@@ -27,9 +27,9 @@ from facewarp.graph import (
     RenderError,
     events,
 )
-from facewarp.nodes.triangle_warp import PASSED_THROUGH, REGION_PARAMS, guessed_status, whole_frame
+from facewarp.nodes.triangle_warp import PASSED_THROUGH, REGION_PARAMS, guessed_status
 from facewarp.warping.mesh import render_displacement, vertex_normals
-from facewarp.warping.region import confine, face_region
+from facewarp.warping.region import confine, face_region, whole_frame
 
 
 class DisplacementRender(Node):
@@ -100,7 +100,7 @@ class DisplacementRender(Node):
                 known = ", ".join(sorted(drv.attributes)) or "none"
                 raise self.error(InputError, f"driving mesh has no attribute {brief(name)} (has: {known}; built-ins: "
                                  "vertex_id, depth, normals)", param="attribute")
-        guessed = guessed_status(getattr(src, "info", None), getattr(drv, "info", None))
+        guessed = guessed_status(src, drv)
         if guessed and p["guessed"] == "error":
             raise self.error(RenderError, f"the face was not seen on this frame (tracking: {guessed}); set "
                              "guessed to warp or pass-through to render it", param="guessed", frame=ctx.frame)

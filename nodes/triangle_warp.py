@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.face import tracking as fm
 from facewarp.graph import (
     Displacement,
     Image,
@@ -33,13 +34,11 @@ from facewarp.graph import (
     RenderError,
     events,
 )
-from facewarp.kernels.sampling import warp_bilinear
 from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
-from facewarp.warping.region import FEATHER, GROW, FaceRegion, confine, face_region, keep_still_pixels
+from facewarp.warping.region import FEATHER, GROW
 
 FOLDOVERS = events.label("foldovers", "fold-over triangle(s)")
 PASSED_THROUGH = events.label("guessed_passed_through", "guessed frame(s) passed through unchanged")
-GUESSED = ("interpolated", "held")  # tracking statuses of frames whose face was not seen
 
 # The face-region and guessed-frame parameters every warp path declares (DisplacementRender imports them).
 REGION_PARAMS = (
@@ -55,21 +54,14 @@ REGION_PARAMS = (
 )
 
 
-def guessed_status(*infos: dict) -> str | None:
-    """The tracking status ('interpolated'/'held') when any input says its face was guessed."""
-    for info in infos:
-        status = (info or {}).get("status")
-        if status in GUESSED:
+def guessed_status(*values) -> str | None:
+    """The tracking status ('interpolated'/'held') when any of ``values`` (Landmarks, Mesh,
+    FlameParams) says its face was guessed, else None."""
+    for value in values:
+        status = fm.status_of(value)
+        if status in fm.GUESSED:
             return status
     return None
-
-
-def whole_frame(width: int, height: int) -> FaceRegion:
-    return FaceRegion(np.ones((height, width), np.float32), (0, 0, width, height), float("inf"), 0.0)
-
-
-def no_region(width: int, height: int) -> FaceRegion:
-    return FaceRegion(np.zeros((height, width), np.float32), (0, 0, 0, 0), 0.0, 0.0)
 
 
 def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
@@ -124,7 +116,7 @@ class TriangleWarp(Node):
             raise self.error(InputError, f"source has {len(src_lm.points)} landmarks, target {len(dst_lm.points)}",
                              port="target")
         md = dict(image.metadata)
-        guessed = guessed_status(src_lm.info, dst_lm.info)
+        guessed = guessed_status(src_lm, dst_lm)
         if guessed and p["guessed"] == "error":
             raise self.error(RenderError, f"the face was not seen on this frame (tracking: {guessed}); set "
                              "guessed to warp or pass-through to render it", param="guessed", frame=ctx.frame)
@@ -156,17 +148,11 @@ class TriangleWarp(Node):
                              f"e.g. {np.flatnonzero(flipped)[:5].tolist()}", port="target", frame=ctx.frame)
 
         res = landmark_warp(image.pixels, src, dst, std, p["border_points"], border=p["border"], device=ctx.device,
-                            on_foldover=refuse if p["foldover"] == "error" else None)
+                            on_foldover=refuse if p["foldover"] == "error" else None,
+                            region=(p["grow"], p["feather"]) if p["region"] == "face" else None)
         flipped, nflip = res.flipped, int(res.flipped.sum())
         warped, field, norm, tri_id, faces = res.image, res.field, res.normalized, res.tri_id, res.faces
-        if p["region"] == "face":
-            region = face_region(np.concatenate([src, dst]), w, h, grow=p["grow"], feather=p["feather"],
-                                 max_displacement=float(np.linalg.norm(dst - src, axis=1).max(initial=0.0)))
-            field = confine(field, region)
-            norm = confine(norm, region)
-            warped = _warp_in_box(image.pixels, field, region.box, p["border"], ctx.device)
-        else:
-            region = whole_frame(w, h)
+        region = res.region
         valid = np.ones((h, w), np.float32)
         if nflip:
             bad = np.zeros(len(faces) + 1, bool)
@@ -181,15 +167,3 @@ class TriangleWarp(Node):
                 "normalized": Image(norm, ("ndx", "ndy")),
                 "matte": Mask(region.matte)}
 
-
-def _warp_in_box(pixels: np.ndarray, field: np.ndarray, box, border: str, device: str) -> np.ndarray:
-    """The plate with only the region's box re-sampled through the confined ``field`` (zero
-    outside the box); inside it, pixels whose displacement is exactly zero are the plate's own."""
-    out = np.array(pixels, copy=True)
-    x0, y0, x1, y1 = box
-    if x1 > x0:
-        # the sampler puts the box's pixel (0, 0) at the frame origin: shift the field by the box corner
-        sub = field[y0:y1, x0:x1] + np.array([x0, y0], np.float32)
-        warped = warp_bilinear(pixels, sub, border, device=device)
-        out[y0:y1, x0:x1] = keep_still_pixels(warped, pixels[y0:y1, x0:x1], field[y0:y1, x0:x1])
-    return out

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from facewarp.kernels.triwarp import flipped_triangles, triangle_warp
+from facewarp.warping.region import FEATHER, GROW, FaceRegion, confine, face_region, warp_in_region, whole_frame
 
 BORDER_POINTS = 8  # default anchors per frame side (TriangleWarp's border_points)
 MIN_STD = 0.5  # default floor of the per-landmark std, pixels (LandmarkSpread's min_std)
@@ -52,18 +53,22 @@ class LandmarkWarpResult:
     flipped: np.ndarray  # per triangle: folds over
     faces: np.ndarray  # F x 3 triangulation (landmarks first, then border anchors)
     dropped: list  # landmarks that are not vertices (coincide with another point)
+    region: FaceRegion  # where the warp may change pixels (the whole frame when not confined)
 
 
 def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.ndarray, per_side: int = BORDER_POINTS,
                   border: str = "clamp", device: str = "auto",
-                  on_foldover: Callable[[np.ndarray], None] | None = None) -> LandmarkWarpResult:
+                  on_foldover: Callable[[np.ndarray], None] | None = None,
+                  region: tuple[float, float] | None = (GROW, FEATHER)) -> LandmarkWarpResult:
     """The TriangleWarp node as a plain function (training-pair builders call this too):
     Delaunay of the ``dst`` landmarks + frame-border anchors (which stay put), backward map
     dst -> src, and the normalised displacement ``(dst - src) / std`` per landmark (0 on the
     anchors) interpolated through the same triangulation. ``src``/``dst``: N x 2 continuous
     pixel coordinates of ``pixels``; ``std``: N positive values (LandmarkSpread).
     ``on_foldover(flipped)`` is called before the warp when some triangle folds over (it may
-    raise, so that a refused frame costs no full-resolution warp)."""
+    raise, so that a refused frame costs no full-resolution warp). ``region`` = (grow, feather)
+    confines the warp to the face region of ``src`` and ``dst`` (``warping.region``: the
+    picture is bit-identical outside it); None warps the whole frame, as the paper does."""
     h, w = np.asarray(pixels).shape[:2]
     dst = np.asarray(dst, np.float64)
     pts, faces, n, dropped = triangulate(dst, w, h, per_side)
@@ -75,7 +80,15 @@ def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.
         on_foldover(flipped)
     warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border, device=device,
                                                 want_ids=bool(flipped.any()))
-    return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped)
+    if region is None:
+        return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped, whole_frame(w, h))
+    moved = float(np.linalg.norm(dst - src_all[:n], axis=1).max(initial=0.0))
+    reg = face_region(np.concatenate([src_all[:n], dst]), w, h, grow=region[0], feather=region[1],
+                      max_displacement=moved)
+    field = confine(field, reg)
+    norm = confine(norm, reg)
+    warped = warp_in_region(pixels, field, reg, border, device)
+    return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped, reg)
 
 
 def landmark_spread(displacements: list[np.ndarray]) -> np.ndarray:

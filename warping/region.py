@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from facewarp.kernels.sampling import warp_bilinear
+
 GROW = 0.3  # default margin, fraction of the face width (the issue caps the default at 0.5)
 FEATHER = 1.0  # default fraction of the margin over which the edit fades out (the rest is full strength)
 
@@ -39,6 +41,16 @@ class FaceRegion:
     def info(self) -> dict:
         """What the warp nodes put in their image metadata."""
         return {"box": list(self.box), "margin_px": round(self.margin, 2), "face_width_px": round(self.face_width, 2)}
+
+
+def whole_frame(width: int, height: int) -> FaceRegion:
+    """The region of an unconfined edit: every pixel."""
+    return FaceRegion(np.ones((height, width), np.float32), (0, 0, width, height), float("inf"), 0.0)
+
+
+def no_region(width: int, height: int) -> FaceRegion:
+    """The region of an edit that changes nothing."""
+    return FaceRegion(np.zeros((height, width), np.float32), (0, 0, 0, 0), 0.0, 0.0)
 
 
 def face_width(points: np.ndarray) -> float:
@@ -100,4 +112,18 @@ def keep_still_pixels(warped: np.ndarray, image: np.ndarray, field: np.ndarray) 
         return warped
     out = np.array(warped, copy=True)
     out[still] = image[still]
+    return out
+
+
+def warp_in_region(pixels: np.ndarray, field: np.ndarray, region: FaceRegion, border: str = "clamp",
+                   device: str = "auto") -> np.ndarray:
+    """``pixels`` warped through ``field`` (already confined) inside the region's box only; every
+    other pixel, and every pixel whose displacement is exactly zero, is the input's own."""
+    out = np.array(pixels, copy=True)
+    x0, y0, x1, y1 = region.box
+    if x1 > x0:
+        # the sampler puts the box's pixel (0, 0) at the frame origin: shift the field by the box corner
+        sub = field[y0:y1, x0:x1] + np.array([x0, y0], np.float32)
+        warped = warp_bilinear(pixels, sub, border, device=device)
+        out[y0:y1, x0:x1] = keep_still_pixels(warped, pixels[y0:y1, x0:x1], field[y0:y1, x0:x1])
     return out

@@ -1,0 +1,61 @@
+"""Figures of a face edit's quality, on arrays: how far the landmarks re-detected on the output lie from
+the ones the warp was asked to reach (percent of the inter-ocular distance, all points and the lips
+apart), and the largest change outside the face region. ``facewarp run --report`` shows them per frame
+(the FaceCheck node); the tests hold the presets to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facewarp.core.types import Image, Landmarks
+from facewarp.face.landmarks import LIPS_LOWER, LIPS_UPPER, to_ibug68
+from facewarp.face.tracking import TRACKER_DEFAULTS, inter_ocular, track_image
+
+LIPS_478 = tuple(sorted(set(LIPS_UPPER) | set(LIPS_LOWER)))
+LIPS_68 = tuple(range(48, 68))  # iBUG 300-W: outer lip 48-59, inner lip 60-67
+
+
+@dataclass
+class TransferError:
+    all_pct: float  # mean point distance, % of the requested face's inter-ocular distance
+    lips_pct: float  # the same over the lip points
+
+
+def landmark_error(found: np.ndarray, requested: np.ndarray, scheme: str = "mediapipe478") -> TransferError:
+    """Distances between ``found`` and ``requested`` (same scheme, same pixels), in % IOD of ``requested``."""
+    found = np.asarray(found, np.float64)
+    requested = np.asarray(requested, np.float64)
+    if found.shape != requested.shape:
+        raise ValueError(f"found {found.shape} and requested {requested.shape} landmarks differ in shape")
+    iod = inter_ocular(requested, scheme)
+    d = np.linalg.norm(found - requested, axis=1) / max(iod, 1e-9) * 100.0
+    lips = LIPS_68 if scheme == "ibug68" else LIPS_478
+    return TransferError(float(d.mean()), float(d[list(lips)].mean()))
+
+
+def transfer_error(image: Image, requested: Landmarks, settings: dict | None = None) -> TransferError | None:
+    """Re-detect the face on ``image`` and compare it with ``requested`` (mediapipe478 or ibug68,
+    in ``image``'s pixels); None when no face is found on the output."""
+    found = track_image(image, dict(TRACKER_DEFAULTS, **(settings or {})))
+    if found.points is None:
+        return None
+    pts = np.asarray(found.points, np.float64)
+    req = np.asarray(requested.points, np.float64)
+    if requested.image_size is not None and tuple(requested.image_size) != image.size:
+        req = req * np.array([image.size[0] / requested.image_size[0], image.size[1] / requested.image_size[1]])
+    scheme = "ibug68" if len(req) == 68 else "mediapipe478"
+    if scheme == "ibug68":
+        pts = to_ibug68(pts)
+    elif len(req) != len(pts):
+        raise ValueError(f"requested landmarks have {len(req)} points; the tracker gives {len(pts)} or 68")
+    return landmark_error(pts, req, scheme)
+
+
+def outside_change(output: np.ndarray, plate: np.ndarray, matte: np.ndarray) -> float:
+    """The largest absolute change where the matte is exactly 0 (0.0 when there is no such pixel)."""
+    outside = np.asarray(matte) == 0
+    if not outside.any():
+        return 0.0
+    return float(np.abs(np.asarray(output, np.float64) - plate)[outside].max())

@@ -1,0 +1,50 @@
+"""FaceCheck: measures an edit per frame for ``--report`` (``facewarp.face.quality``) and passes the
+image through unchanged."""
+
+from __future__ import annotations
+
+from facewarp.face.quality import outside_change, transfer_error
+from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param, events
+
+NOT_REDETECTED = events.label("check_face_not_found", "output frame(s) where the face was not re-detected")
+
+
+class FaceCheck(Node):
+    schema = NodeSchema(
+        type="FaceCheck",
+        category="qc",
+        doc="Re-detects the face on the edited image and records, per frame, how far its landmarks lie from "
+            "the requested ones in % of the inter-ocular distance (figures transfer_all_iod_pct and "
+            "transfer_lips_iod_pct), and the largest change outside the face region (outside_change_max, "
+            "with 'plate' and 'matte' connected). The figures are in the run's --report and stats; the "
+            "image passes through unchanged. Costs one face detection per frame; 'enabled' off skips it.",
+        inputs=(Input("image", "Image", "the edited image"),
+                Input("requested", "Landmarks", "where the edit was asked to put the landmarks (mediapipe478 or "
+                      "ibug68, e.g. Retarget's or ExpressionEdit's landmarks)"),
+                Input("plate", "Image", "the unedited image", optional=True),
+                Input("matte", "Mask", "the face region of the edit", optional=True)),
+        outputs=(Output("image", "Image", "the input image, unchanged"),),
+        params=(Param("enabled", "bool", True, "measure (off: pass through only)"),),
+    )
+
+    def compute(self, ctx, inputs):
+        image: Image = inputs["image"]
+        if not self.param(ctx, "enabled"):
+            return {"image": image}
+        requested = inputs["requested"]
+        if len(requested.points) not in (68, 478):
+            raise self.error(InputError, f"requested landmarks have {len(requested.points)} points; FaceCheck "
+                             "compares mediapipe478 or ibug68 (set the producer's scheme)", port="requested")
+        err = transfer_error(image, requested)
+        if err is None:
+            events.count(NOT_REDETECTED)
+        else:
+            events.figure("transfer_all_iod_pct", err.all_pct)
+            events.figure("transfer_lips_iod_pct", err.lips_pct)
+        plate, matte = inputs.get("plate"), inputs.get("matte")
+        if plate is not None and matte is not None:
+            if plate.pixels.shape != image.pixels.shape:
+                raise self.error(InputError, f"plate is {plate.width}x{plate.height}, image {image.width}x"
+                                 f"{image.height}", port="plate", frame=ctx.frame)
+            events.figure("outside_change_max", outside_change(image.pixels, plate.pixels, matte.alpha))
+        return {"image": image}
