@@ -3,8 +3,11 @@ image through unchanged."""
 
 from __future__ import annotations
 
+from facewarp.face import tracking as fm
 from facewarp.face.quality import outside_change, transfer_error
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param, events
+
+TRACKING_KEY = "facewarp:tracking"  # Image.metadata (and the EXR header): found / interpolated / held
 
 NOT_REDETECTED = events.label("check_face_not_found", "output frame(s) where the face was not re-detected")
 
@@ -17,21 +20,25 @@ class FaceCheck(Node):
             "the requested ones in % of the inter-ocular distance (figures transfer_all_iod_pct and "
             "transfer_lips_iod_pct), and the largest change outside the face region (outside_change_max, "
             "with 'plate' and 'matte' connected). The figures are in the run's --report and stats; the "
-            "image passes through unchanged. Costs one face detection per frame; 'enabled' off skips it.",
+            "image passes through unchanged but for the metadata key facewarp:tracking, the requested "
+            "landmarks' tracking status (found/interpolated/held), which PlateWrite puts in the EXR header. "
+            "Costs one face detection per frame; 'enabled' off skips it.",
         inputs=(Input("image", "Image", "the edited image"),
                 Input("requested", "Landmarks", "where the edit was asked to put the landmarks (mediapipe478 or "
                       "ibug68, e.g. Retarget's or ExpressionEdit's landmarks)"),
                 Input("plate", "Image", "the unedited image", optional=True),
                 Input("matte", "Mask", "the face region of the edit", optional=True)),
-        outputs=(Output("image", "Image", "the input image, unchanged"),),
+        outputs=(Output("image", "Image", "the input image, its metadata stamped with the tracking status"),),
         params=(Param("enabled", "bool", True, "measure (off: pass through only)"),),
     )
 
     def compute(self, ctx, inputs):
+        requested = inputs["requested"]
         image: Image = inputs["image"]
+        image = Image(image.pixels, image.channels, image.colorspace,
+                      {**image.metadata, TRACKING_KEY: fm.status_of(requested)})
         if not self.param(ctx, "enabled"):
             return {"image": image}
-        requested = inputs["requested"]
         if len(requested.points) not in (68, 478):
             raise self.error(InputError, f"requested landmarks have {len(requested.points)} points; FaceCheck "
                              "compares mediapipe478 or ibug68 (set the producer's scheme)", port="requested")
