@@ -55,3 +55,29 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """Linear values from display-referred sRGB (clipped to [0, 1] first)."""
     return to_linear(np.clip(x, 0.0, 1.0), "srgb")
+
+
+# CIE XYZ (D65) of linear Rec.709/sRGB primaries, and the D65 white (IEC 61966-2-1).
+_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+_WHITE_D65 = _RGB_TO_XYZ.sum(axis=1)
+
+
+def linear_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) of scene-linear Rec.709 RGB (``... x 3``; 1.0 = diffuse white, L* = 100)."""
+    xyz = np.asarray(rgb, np.float64) @ _RGB_TO_XYZ.T / _WHITE_D65
+    eps, kappa = 216 / 24389, 24389 / 27
+    f = np.where(xyz > eps, np.cbrt(np.maximum(xyz, eps)), (kappa * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def lab_to_linear(lab: np.ndarray) -> np.ndarray:
+    """Scene-linear Rec.709 RGB of CIE L*a*b* (D65): the inverse of ``linear_to_lab``."""
+    lab = np.asarray(lab, np.float64)
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    eps, kappa = 216 / 24389, 24389 / 27
+    xyz = np.where(f ** 3 > eps, f ** 3, (116 * f - 16) / kappa)
+    xyz[..., 1] = np.where(lab[..., 0] > kappa * eps, fy ** 3, lab[..., 0] / kappa)
+    return (xyz * _WHITE_D65) @ np.linalg.inv(_RGB_TO_XYZ).T

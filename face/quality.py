@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facewarp.core.color import linear_to_lab
 from facewarp.core.types import Image, Landmarks
 from facewarp.face.landmarks import LIPS_LOWER, LIPS_UPPER, to_ibug68
+from facewarp.face.mouth import box_around, contours, polygon_coverage
 from facewarp.face.tracking import TRACKER_DEFAULTS, inter_ocular, track_image
 
 LIPS_478 = tuple(sorted(set(LIPS_UPPER) | set(LIPS_LOWER)))
@@ -21,6 +23,7 @@ LIPS_68 = tuple(range(48, 68))  # iBUG 300-W: outer lip 48-59, inner lip 60-67
 class TransferError:
     all_pct: float  # mean point distance, % of the requested face's inter-ocular distance
     lips_pct: float  # the same over the lip points
+    found: np.ndarray | None = None  # the re-detected points (the requested scheme, image pixels)
 
 
 def landmark_error(found: np.ndarray, requested: np.ndarray, scheme: str = "mediapipe478") -> TransferError:
@@ -50,7 +53,9 @@ def transfer_error(image: Image, requested: Landmarks, settings: dict | None = N
         pts = to_ibug68(pts)
     elif len(req) != len(pts):
         raise ValueError(f"requested landmarks have {len(req)} points; the tracker gives {len(pts)} or 68")
-    return landmark_error(pts, req, scheme)
+    err = landmark_error(pts, req, scheme)
+    err.found = pts
+    return err
 
 
 def outside_change(output: np.ndarray, plate: np.ndarray, matte: np.ndarray) -> float:
@@ -59,3 +64,19 @@ def outside_change(output: np.ndarray, plate: np.ndarray, matte: np.ndarray) -> 
     if not outside.any():
         return 0.0
     return float(np.abs(np.asarray(output, np.float64) - plate)[outside].max())
+
+
+def mouth_contrast_share(pixels: np.ndarray, points: np.ndarray, delta_e: float = 20.0) -> float | None:
+    """The share of the inner-mouth pixels (inside the inner-lip contour of ``points``) whose colour
+    lies farther than ``delta_e`` (CIE76 in L*a*b*) from the lips' mean: near 0 for a mouth filled
+    with stretched lip texture, larger with teeth and a dark cavity. None when the mouth is closed."""
+    inner, outer, _ = contours(points)
+    h, w = pixels.shape[:2]
+    box = box_around(outer, w, h)
+    inside = polygon_coverage(inner, box) > 0.5
+    if inside.sum() < 4:
+        return None
+    ring = (polygon_coverage(outer, box) > 0.9) & (polygon_coverage(inner, box) < 0.1)
+    sub = linear_to_lab(np.asarray(pixels, np.float64)[box[1]:box[3], box[0]:box[2], :3])
+    lips = sub[ring].mean(axis=0)
+    return float((np.linalg.norm(sub[inside] - lips, axis=1) > delta_e).mean())

@@ -4,7 +4,8 @@ image through unchanged."""
 from __future__ import annotations
 
 from facewarp.face import tracking as fm
-from facewarp.face.quality import outside_change, transfer_error
+from facewarp.face.mouth import opening
+from facewarp.face.quality import mouth_contrast_share, outside_change, transfer_error
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param, events
 
 TRACKING_KEY = "facewarp:tracking"  # Image.metadata (and the EXR header): found / interpolated / held
@@ -18,8 +19,9 @@ class FaceCheck(Node):
         category="qc",
         doc="Re-detects the face on the edited image and records, per frame, how far its landmarks lie from "
             "the requested ones in % of the inter-ocular distance (figures transfer_all_iod_pct and "
-            "transfer_lips_iod_pct), and the largest change outside the face region (outside_change_max, "
-            "with 'plate' and 'matte' connected). The figures are in the run's --report and stats; the "
+            "transfer_lips_iod_pct), the re-detected inner-lip opening (mouth_opening_iod_pct) and the "
+            "share of inner-mouth pixels farther than dE 20 from the lips' colour (mouth_contrast_share), and the "
+            "largest change outside the face region (outside_change_max, with 'plate' and 'matte' connected). The figures are in the run's --report and stats; the "
             "image passes through unchanged but for the metadata key facewarp:tracking, the requested "
             "landmarks' tracking status (found/interpolated/held), which PlateWrite puts in the EXR header. "
             "Costs one face detection per frame; 'enabled' off skips it.",
@@ -48,6 +50,11 @@ class FaceCheck(Node):
         else:
             events.figure("transfer_all_iod_pct", err.all_pct)
             events.figure("transfer_lips_iod_pct", err.lips_pct)
+            events.figure("mouth_opening_iod_pct", 100.0 * opening(err.found))
+            events.figure("requested_opening_iod_pct", 100.0 * opening(requested.points))
+            share = mouth_contrast_share(image.pixels, err.found)
+            if share is not None:
+                events.figure("mouth_contrast_share", share)
         plate, matte = inputs.get("plate"), inputs.get("matte")
         if plate is not None and matte is not None:
             if plate.pixels.shape != image.pixels.shape:

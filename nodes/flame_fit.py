@@ -8,6 +8,7 @@ from facewarp.face import fit as _fit
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.face import tracking as fm
+from facewarp.face.mouth import eye_axis, lip_residual
 from facewarp.face.params import make_params, outputs_from_params
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, events
 
@@ -21,7 +22,7 @@ MODEL_PARAMS = (
 
 
 class FLAMEFit(Node):
-    version = 2  # outputs carry the tracking status (info["status"]); cached results of v1 do not
+    version = 3  # v3: info lip_residual/eye_axis; v2: outputs carry the tracking status (info["status"])
     schema = NodeSchema(
         type="FLAMEFit",
         category="face",
@@ -32,7 +33,9 @@ class FLAMEFit(Node):
             "reprojection_iod_pct = the same in % of the inter-ocular distance, fit_ms), the mesh in camera space "
             "with the camera that projects it onto the plate (attribute plate_xy), and the fitted model's "
             "landmarks. All three carry the input landmarks' tracking status in info['status'] "
-            "(found/interpolated/held); reprojection_iod_pct is a figure of --report.",
+            "(found/interpolated/held); reprojection_iod_pct is a figure of --report. info['lip_residual'] holds "
+            "the tracked minus fitted lip points and info['eye_axis'] the outer-eye-corner vector (pixels), which "
+            "Retarget uses to carry lip motion the model cannot express.",
         inputs=(Input("landmarks", "Landmarks", "tracked landmarks (mediapipe478 or ibug68)"),),
         outputs=(
             Output("params", "FlameParams", "fitted parameters; info['reprojection_px'] per frame"),
@@ -92,6 +95,9 @@ class FLAMEFit(Node):
                     "status": status}
             fp = make_params(spec if spec != "default" else "default", res.shape, res.expr[i], res.pose[i], cam, trans, info)
             mesh, fitted = outputs_from_params(model, fp, scheme)
+            if scheme in ("mediapipe478", "ibug68"):  # what the model could not follow of the lips (Retarget)
+                fp.info["lip_residual"] = lip_residual(lms[i].points, fitted.points, scheme)
+                fp.info["eye_axis"] = eye_axis(lms[i].points, scheme)
             fm.stamp_status(status, mesh, fitted)
             events.figure("fit_reprojection_iod_pct", pct, frame=f)
             out[f] = {"params": fp, "mesh": mesh, "landmarks": fitted}

@@ -7,6 +7,8 @@ import numpy as np
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.face import tracking as fm
+from facewarp.face.landmarks import LOWER_LIP_INNER, UPPER_LIP_INNER
+from facewarp.face.mouth import carry_lip_residual, eye_axis, lip_indices
 from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError, ValidationError
 from facewarp.nodes.flame_fit import MODEL_PARAMS
@@ -56,8 +58,20 @@ def retarget_params(model, target, driving, neutral, expression_scale=1.0, follo
     return ts, expr, pose, cam, trans
 
 
+def _mouth_gap(model, params) -> float:
+    """Inner-lip opening of fitted parameters (upper to lower inner-lip midpoint; with FLAMEFit's lip
+    residual, of the tracked lips), in inter-ocular distances of the same face."""
+    _, lms = outputs_from_params(model, params)
+    pts, scheme = np.array(lms.points, np.float64), lms.scheme
+    residual = params.info.get("lip_residual")
+    if residual is not None and len(residual) == len(lip_indices(scheme)):  # the tracked lips, not the model's
+        pts[list(lip_indices(scheme))] += np.asarray(residual, np.float64)
+    upper, lower = (62, 66) if scheme == "ibug68" else (UPPER_LIP_INNER, LOWER_LIP_INNER)
+    return float(np.linalg.norm(pts[upper] - pts[lower]) / max(fm.inter_ocular(pts, scheme), 1e-9))
+
+
 class Retarget(Node):
-    version = 2  # outputs carry the tracking status (info["status"]); cached results of v1 do not
+    version = 3  # v3: neutral=mouth_closed, lip_detail; v2: outputs carry the tracking status (info["status"]); cached results of v1 do not
     schema = NodeSchema(
         type="Retarget",
         category="face",
@@ -75,14 +89,21 @@ class Retarget(Node):
             Output("landmarks", "Landmarks", "its landmarks in the target plate"),
         ),
         params=MODEL_PARAMS + (
-            Param("neutral_frame", "int", -1, "driving frame taken as neutral (-1 = first frame of the range; "
-                  "otherwise a frame of the range)"),
+            Param("neutral", "enum", "frame", "the driving neutral: 'frame' (neutral_frame), or 'mouth_closed': the "
+                  "driving frame of the range whose fitted inner lips are closest (a clip that starts mid-sentence "
+                  "would otherwise make every later opening look smaller)", choices=("frame", "mouth_closed")),
+            Param("neutral_frame", "int", -1, "driving frame taken as neutral when neutral=frame (-1 = first frame of "
+                  "the range; otherwise a frame of the range)"),
             Param("target_frame", "int", -1, "frame of the target input to use for every frame (a frame of the range; "
                   "the target's tracking and fit still run over the range: for a still target photo, a FrameHold "
                   "on its FLAMEFit params runs them once); -1 = the target input at the frame being evaluated"),
             Param("expression_scale", "float", 1.0, "multiplies the driving expression change: 0 = none, 1 = as "
                   "performed, up to 3x exaggerated (or inverted down to -3); outside -3..3 is an error",
                   min=-3.0, max=3.0),
+            Param("lip_detail", "float", 1.0, "add this much of the driving lip motion the face model cannot express "
+                  "(FLAMEFit's tracked-minus-fitted lip points, their change since the neutral frame, mapped onto the "
+                  "target face) to the output landmarks; 0 = the model alone. The mesh output is the model's",
+                  min=0.0, max=2.0),
             Param("follow_pose", "bool", True, "apply the driving head rotation change"),
             Param("follow_translation", "bool", True, "apply the driving head translation/scale change"),
             Param("scheme", "enum", "model", "landmark scheme of the output", choices=("model", "mediapipe478", "ibug68")),
@@ -109,28 +130,29 @@ class Retarget(Node):
 
     def compute_sequence(self, ctx, frames, fetch):
         p = self.param_values(ctx)
-        nf = frames[0] if p["neutral_frame"] == -1 else p["neutral_frame"]
-        if nf not in frames:
-            raise self.error(RenderError, f"neutral frame {nf} is outside the range being evaluated "
-                             f"({frames[0]}-{frames[-1]})", param="neutral_frame")
-        neutral = fetch(nf)["driving"]
         tf = p["target_frame"]
         if tf != -1 and tf not in frames:
             raise self.error(RenderError, f"target frame {tf} is outside the range being evaluated "
                              f"({frames[0]}-{frames[-1]})", param="target_frame")
         held = fetch(tf)["target"] if tf != -1 else None
+        spec, emb = models.resolve(p["model"] or (held or fetch(frames[0])["target"]).model, p["embedding"])
+        try:
+            model = models.load_model(spec, emb)
+        except _flame.ModelError as exc:
+            raise self.error(InputError, str(exc), param="model") from None
+        if p["neutral"] == "mouth_closed":
+            nf = min(frames, key=lambda f: _mouth_gap(model, fetch(f)["driving"]))
+        else:
+            nf = frames[0] if p["neutral_frame"] == -1 else p["neutral_frame"]
+        if nf not in frames:
+            raise self.error(RenderError, f"neutral frame {nf} is outside the range being evaluated "
+                             f"({frames[0]}-{frames[-1]})", param="neutral_frame")
+        neutral = fetch(nf)["driving"]
         out = {}
-        model = None
         for f in frames:
             ins = dict(fetch(f))
             if held is not None:
                 ins["target"] = held
-            if model is None:
-                spec, emb = models.resolve(p["model"] or ins["target"].model, p["embedding"])
-                try:
-                    model = models.load_model(spec, emb)
-                except _flame.ModelError as exc:
-                    raise self.error(InputError, str(exc), param="model") from None
             ts, e, pose, cam, trans = retarget_params(model, ins["target"], ins["driving"], neutral,
                                                       p["expression_scale"], p["follow_pose"], p["follow_translation"])
             # As good as the worse of the two tracks it is made from (not counting the neutral
@@ -138,6 +160,12 @@ class Retarget(Node):
             status = fm.worse_status(fm.status_of(ins["target"]), fm.status_of(ins["driving"]))
             fp = make_params(ins["target"].model, ts, e, pose, cam, trans, {"neutral_frame": nf, "status": status})
             mesh, lms = outputs_from_params(model, fp, None if p["scheme"] == "model" else p["scheme"])
+            res_f, res_n = ins["driving"].info.get("lip_residual"), neutral.info.get("lip_residual")
+            if p["lip_detail"] > 0 and res_f is not None and res_n is not None and \
+                    len(res_f) == len(lip_indices(lms.scheme)) == len(res_n):
+                lms.points = carry_lip_residual(lms.points, lms.scheme, res_f, res_n, ins["driving"].info["eye_axis"],
+                                                eye_axis(lms.points, lms.scheme),
+                                                p["lip_detail"] * p["expression_scale"])
             fm.stamp_status(status, mesh, lms)
             out[f] = {"params": fp, "mesh": mesh, "landmarks": lms}
         return out
