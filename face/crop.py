@@ -15,14 +15,12 @@ from facewarp.core.conventions import affine_to_cv2, invert_affine
 from facewarp.face.landmarks import INNER_LIPS, LEFT_EYE_CORNERS, MOUTH_CORNERS, N_MESH_POINTS, RIGHT_EYE_CORNERS
 
 
-def alignment_matrix(points: np.ndarray, size: int = 256, scale: float = 1.0,
-                     scheme: str = "mediapipe478") -> np.ndarray:
-    """Similarity (rotation + uniform scale + translation) plate -> crop of ``size`` x ``size``.
-
-    MediaPipe schemes use the FFHQ-style rule (eyes and mouth: the crop is upright, centred
-    slightly below the eyes, side = max(2 x eye distance, 1.8 x eye-mouth distance) x 2 x scale);
-    other schemes fall back to an upright square around the points' bounding box.
-    """
+def face_box(points: np.ndarray, scale: float = 1.0, scheme: str = "mediapipe478") -> tuple[np.ndarray, float, np.ndarray]:
+    """``(centre, half, x_axis)`` of the crop square on the plate (plate pixels): its centre,
+    half its side and the unit vector of the crop's x axis. MediaPipe schemes use the
+    FFHQ-style rule (eyes and mouth: upright, centred slightly below the eyes, side =
+    max(2 x eye distance, 1.8 x eye-mouth distance) x 2 x scale); other schemes an upright
+    square around the points' bounding box."""
     pts = np.asarray(points, np.float64)
     if scheme.startswith("mediapipe") and len(pts) >= N_MESH_POINTS:
         eye_r = pts[list(RIGHT_EYE_CORNERS)].mean(0)
@@ -40,7 +38,22 @@ def alignment_matrix(points: np.ndarray, size: int = 256, scale: float = 1.0,
         centre = 0.5 * (lo + hi)
         half = 0.5 * max(hi - lo) * 1.25 * float(scale)
         x = np.array([1.0, 0.0])
-    half = max(half, 1e-6)
+    return centre, max(float(half), 1e-6), x
+
+
+def native_crop_size(points: np.ndarray, scale: float = 1.0, scheme: str = "mediapipe478", min_size: int = 0) -> int:
+    """The side of a crop at the plate's own resolution: the face box of :func:`face_box` in
+    plate pixels, rounded (the crop then has ~1 crop pixel per plate pixel), at least
+    ``min_size`` (a smaller face is up-sampled to it) and at least 1."""
+    _, half, _ = face_box(points, scale, scheme)
+    return max(int(round(2.0 * half)), int(min_size), 1)
+
+
+def alignment_matrix(points: np.ndarray, size: int = 256, scale: float = 1.0,
+                     scheme: str = "mediapipe478") -> np.ndarray:
+    """Similarity (rotation + uniform scale + translation) plate -> crop of ``size`` x ``size``
+    framing the square of :func:`face_box` (the same framing whatever ``size``)."""
+    centre, half, x = face_box(points, scale, scheme)
     y = np.array([-x[1], x[0]])
     k = size / (2.0 * half)
     a = k * np.stack([x, y])  # rows: crop x axis, crop y axis
@@ -171,3 +184,20 @@ def rotate_vectors_to_crop(vectors: np.ndarray, m: np.ndarray) -> np.ndarray:
     crop's scale is left out (the normalised map is a ratio, so it cancels)."""
     rot = (m[:, :2] / np.sqrt(abs(np.linalg.det(m[:, :2])))).astype(np.float32)
     return vectors @ rot.T
+
+
+def displacement_to_crop(field: np.ndarray, valid: np.ndarray | None, m: np.ndarray,
+                         size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A backward displacement field on the plate (H x W x 2, plate pixels) as the field of the
+    crop of ``m`` (2 x 3, plate -> crop): ``D_c(q) = A D(m^-1 q)``, ``A`` the linear part of
+    ``m``, so that warping the crop with ``D_c`` is the crop of the plate warped with ``D``
+    (exact for the continuous images; both are bilinear resamplings). ``valid`` (H x W, or
+    None) goes through the same crop, 0 outside the plate."""
+    f = warp_to_crop(np.ascontiguousarray(field, np.float32), m, size)
+    a = np.asarray(m, np.float64)[:, :2].astype(np.float32)
+    f = np.ascontiguousarray(f @ a.T, np.float32)
+    v = None
+    if valid is not None:
+        v = warp_to_crop(np.ascontiguousarray(valid, np.float32), m, size, border=cv2.BORDER_CONSTANT)
+        v = np.ascontiguousarray(v.reshape(f.shape[:2]), np.float32)
+    return f, v

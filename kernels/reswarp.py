@@ -408,6 +408,135 @@ def reswarp(plate, result_lr, field, *, multiscale: bool = False, border: str = 
     return (out, levels[-1]) if return_levels else out
 
 
+# --------------------------------------------------------------------------- decomposition / reconstruction
+# ``reswarp`` in two steps, so that a generator can sit between them without a cycle:
+# ``laplacian`` (the plate -> its residuals and the low-res image the generator takes) and
+# ``reconstruct`` (the generator's low-res result + those residuals + the field -> HD).
+# ``pack_pyramid`` / ``unpack_pyramid`` carry the pyramid as one image (the graph's Image port;
+# the nodes ResDecompose and ResWarp's ``pyramid`` input).
+
+
+def laplacian(plate, low_size: tuple[int, int], multiscale: bool, device: str = "auto",
+              out0: np.ndarray | None = None):
+    """``(residuals, top)``: ``R_k = G_k - up(G_k+1)`` for k = 0 .. n-1 (finest first) and
+    ``top = G_n``, the low-res image the generator takes (``decompose(...)[-1]``). Fresh arrays,
+    computed by the same functions as inside :func:`reswarp` (each exact octave's REDUCE fused
+    with its residual), so ``reconstruct(result, residuals, field)`` equals ``reswarp(plate,
+    result, field)`` bit for bit on the CPU. ``out0``: an optional C-contiguous float32 buffer
+    of the plate's shape for ``R_0`` (CPU; :func:`decompose_packed` passes its mosaic's rows)."""
+    plate = _c(plate)
+    h, w = plate.shape[:2]
+    sizes = pyramid_sizes(w, h, low_size[0], low_size[1], multiscale)
+    if len(sizes) == 1:  # the plate is the low-res grid: nothing to add back
+        return [], plate.copy()
+    if not multiscale:
+        top = area_downsample(plate, *sizes[-1])
+        return [residual(plate, top, device=device, out=out0)], top
+    levels, residuals = [plate], []
+    for sw, sh in sizes[1:]:
+        prev = levels[-1]
+        out = out0 if len(levels) == 1 else None
+        if prev.shape[1] == 2 * sw and prev.shape[0] == 2 * sh:
+            low, res = reduce_and_residual(prev, device=device, out=out)
+        else:
+            low = antialiased_downsample(prev, sw, sh)
+            res = residual(prev, low, device=device, out=out)
+        levels.append(low)
+        residuals.append(res)
+    return residuals, levels[-1]
+
+
+def pyramid_layout(width: int, height: int, low_w: int, low_h: int,
+                   multiscale: bool) -> tuple[list[tuple[int, int, int, int]], tuple[int, int]]:
+    """Where :func:`pack_pyramid` puts each level in its one-image mosaic: boxes ``(x, y, w, h)``
+    for ``R_0 .. R_n-1`` then the top ``G_n`` (only the top when the plate is the low-res
+    grid), and the mosaic's ``(width, height)``. ``R_0``
+    (the plate's size) fills the top left; the coarser levels sit side by side in one strip
+    below it (the usual Laplacian-pyramid picture: 1.5x the plate's pixels for multiscale)."""
+    sizes = pyramid_sizes(width, height, low_w, low_h, multiscale)
+    boxes = [(0, 0, width, height)]
+    x = 0
+    for sw, sh in sizes[1:]:
+        boxes.append((x, height, sw, sh))
+        x += sw
+    if len(sizes) == 1:  # the plate is the low-res grid: the mosaic is the top alone
+        return boxes, (width, height)
+    return boxes, (max(width, x), height + max(sh for _, sh in sizes[1:]))
+
+
+def pack_pyramid(residuals: list[np.ndarray], top: np.ndarray,
+                 boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> np.ndarray:
+    """The levels in one float32 mosaic of ``size`` (w, h) at ``boxes`` (:func:`pyramid_layout`);
+    pixels outside every box are 0."""
+    return _pack_into(np.zeros((size[1], size[0], top.shape[2]), np.float32), residuals, top, boxes)
+
+
+def _pack_into(mosaic, residuals, top, boxes):
+    for (x, y, w, h), level in zip(boxes, [*residuals, top]):
+        if level.shape[:2] != (h, w):
+            raise ValueError(f"level {level.shape[1]}x{level.shape[0]} does not fit its box {w}x{h}")
+        dst = mosaic[y:y + h, x:x + w]
+        if not np.shares_memory(dst, level):  # R_0 may already be written in place
+            dst[...] = level
+    return mosaic
+
+
+def unpack_pyramid(mosaic: np.ndarray, boxes) -> tuple[list[np.ndarray], np.ndarray]:
+    """``(residuals, top)`` out of a :func:`pack_pyramid` mosaic (views where they are
+    contiguous, else copies)."""
+    mosaic = _c(mosaic)
+    levels = []
+    for x, y, w, h in boxes:
+        if x < 0 or y < 0 or x + w > mosaic.shape[1] or y + h > mosaic.shape[0]:
+            raise ValueError(f"box {(x, y, w, h)} lies outside the {mosaic.shape[1]}x{mosaic.shape[0]} mosaic")
+        levels.append(np.ascontiguousarray(mosaic[y:y + h, x:x + w]))
+    return levels[:-1], levels[-1]
+
+
+def decompose_packed(plate, low_size: tuple[int, int], multiscale: bool, device: str = "auto"):
+    """:func:`laplacian` packed: ``(mosaic, boxes, top)``. On the CPU ``R_0`` is written
+    straight into the mosaic's rows (no copy of the largest level)."""
+    plate = _c(plate)
+    h, w, c = plate.shape
+    boxes, (mw, mh) = pyramid_layout(w, h, low_size[0], low_size[1], multiscale)
+    mosaic = np.empty((mh, mw, c), np.float32)
+    mosaic[h:] = 0.0  # the strip's unused corners (the rows of R_0 are all written)
+    if mw > w:
+        mosaic[:h, w:] = 0.0
+    out0 = mosaic[:h] if mw == w and len(boxes) > 1 else None  # C-contiguous rows
+    residuals, top = laplacian(plate, low_size, multiscale, device=device, out0=out0)
+    return _pack_into(mosaic, residuals, top, boxes), boxes, top
+
+
+def reconstruct(result_lr, residuals: list[np.ndarray], field, border: str = "clamp",
+                device: str = "auto") -> np.ndarray:
+    """The reconstruction half of :func:`reswarp`: ``out_n = result_lr``, coarse to fine
+    ``out_k = up(out_k+1) + warp(R_k, field at level k)``; returns ``out_0`` (``R_0``'s size).
+    ``residuals`` from :func:`laplacian` (finest first); ``field`` a backward displacement on
+    any grid, in pixels of that grid. No residuals (the plate was the low-res grid): the result."""
+    result_lr, field = _c(result_lr), _c(field)
+    residuals = [_c(r) for r in residuals]
+    if not residuals:  # the plate was the low-res grid
+        return result_lr.copy()
+    _check_coarse("result_lr", result_lr, residuals[-1])
+    if field.ndim != 3 or field.shape[2] != 2:
+        raise ValueError(f"field must be h x w x 2, got {field.shape}")
+    if use_cuda(device):
+        import cupy as cp
+
+        mode = border_code(border)
+        d_field = cp.asarray(field)
+        d_out = cp.asarray(result_lr)
+        for res in reversed(residuals):
+            d_out = reswarp_add_device(cp.asarray(res), d_out, d_field, mode)
+        return cp.asnumpy(d_out)
+    out = result_lr
+    for k in range(len(residuals) - 1, -1, -1):
+        dst = _scratch_buffer(residuals[k].shape, "level") if k > 0 else None
+        out = reswarp_add(residuals[k], out, field, border=border, device=device, out=dst)
+    return out
+
+
 # --------------------------------------------------------------------------- CUDA path
 # Host wrappers of the primitives (one upload, one kernel, one download) and the whole
 # reconstruction on the device (``_reswarp_cuda``): chaining the host wrappers would move

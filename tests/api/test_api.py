@@ -16,7 +16,7 @@ from facewarp.graph import Graph, Landmarks, registry
 from facewarp.graph.preset import loads_preset
 from facewarp.imaging.plates import read_plate
 
-BUNDLED = {"grade_exr", "reanimate", "reanimate_gan", "reanimate_mesh", "reenact"}
+BUNDLED = {"grade_exr", "reanimate", "reanimate_gan", "reanimate_mesh", "reenact", "reenact_networks"}
 
 
 def _grade_graph(gain=2.0):
