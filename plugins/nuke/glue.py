@@ -126,6 +126,7 @@ class RenderJob:
     messages: list[str] = field(default_factory=list)
     returncode: int | None = None
     reads: list = field(default_factory=list)
+    mattes: list = field(default_factory=list)  # Copy nodes: each render's face-region matte into its alpha
     thread: threading.Thread | None = None
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -207,6 +208,7 @@ def _finish(job: RenderJob, first, last) -> None:
         _status(job.group, f"failed: {why}")
         return
     job.reads = [read_output(seq, first, last, job.group) for seq in job.outputs]
+    job.mattes = [matte_to_alpha(read, seq.matte) for read, seq in zip(job.reads, job.outputs) if seq.matte]
     _status(job.group, f"rendered {len(job.done)} frame(s)")
 
 
@@ -232,6 +234,19 @@ def read_output(seq: logic.OutputSequence, first, last, beside=None):
     read["raw"].setValue(seq.kind in ("stmap", "idistort"))
     read["reload"].execute()
     return read
+
+
+def matte_to_alpha(read, channel: str):
+    """A Copy below ``read`` that puts the face-region matte (``channel``, e.g. matte.alpha) into
+    rgba.alpha, for a compositor to use as the edit's matte (reused when it exists)."""
+    name = f"{read.name()}_matte"
+    node = nuke.toNode(name)
+    if node is None or node.Class() != "Copy":
+        node = nuke.nodes.Copy(name=name, inputs=[read, read])
+        node.setXYpos(read.xpos() + 110, read.ypos())
+    node["from0"].setValue(channel)
+    node["to0"].setValue("rgba.alpha")
+    return node
 
 
 # -- STMap / IDistort setups --------------------------------------------------------------

@@ -65,6 +65,7 @@ class OutputSequence:
     nuke_path: str
     kind: str = "image"
     layer: str = "rgba"
+    matte: str | None = None  # the face-region matte's Nuke channel ("matte.alpha") when the writer has one
 
 
 # -- presets ------------------------------------------------------------------------------
@@ -188,7 +189,9 @@ def output_sequences(preset: str | Preset, values: dict[str, Any], output_root: 
             exporter = graph.nodes[src[0]]
             kind = str(ctx.substitute(exporter.params.get("mode", "stmap"), frames=False))
             layer = "forward" if ctx.substitute(exporter.params.get("channels", "forward"), frames=False) == "forward" else "rgba"
-        out.append(OutputSequence(name, path, nuke_pattern(path) if has_token(path) else path, kind, layer))
+        # PlateWrite's matte input lands in the EXR as channel matte.A: Nuke's layer 'matte', channel alpha
+        matte = "matte.alpha" if "matte" in graph.inputs_of(name) else None
+        out.append(OutputSequence(name, path, nuke_pattern(path) if has_token(path) else path, kind, layer, matte))
     return out
 
 

@@ -318,3 +318,18 @@ def test_a_failed_render_says_why(nuke, glue, tmp_path):
     assert job.wait(timeout=300) == 2
     assert job.reads == []
     assert group[logic.STATUS_KNOB].value().startswith("failed: facewarp: error:")
+
+
+def test_face_presets_bring_their_matte_back_as_alpha(nuke, glue, tmp_path):
+    """The render EXR of a face preset holds the face region as matte.A: the plugin knows which
+    outputs have it and puts it into the alpha of a Copy below the render's Read."""
+    from facewarp.plugins.nuke import logic
+
+    seqs = {s.node: s for s in logic.output_sequences("reanimate", {}, str(tmp_path))}
+    assert seqs["write"].matte == "matte.alpha" and seqs["write_stmap"].matte is None
+    assert all(s.matte is None for s in logic.output_sequences("grade_exr", {}, str(tmp_path)))
+    read = glue.read_output(seqs["write"], 1001, 1005)
+    copy = glue.matte_to_alpha(read, seqs["write"].matte)
+    assert copy.Class() == "Copy" and copy.input(0) is read and copy.input(1) is read
+    assert (copy["from0"].value(), copy["to0"].value()) == ("matte.alpha", "rgba.alpha")
+    assert glue.matte_to_alpha(read, "matte.alpha") is copy  # reused, not duplicated
