@@ -16,7 +16,13 @@ from facewarp.core.files import atomic_output, remove_stale_temps
 from facewarp.graph import events, frames_available, plan, render
 from facewarp.graph.context import DEVICES, parse_frames
 from facewarp.graph.preset import load_preset
-from facewarp.graph.render_loop import OUTPUT_ROOT_ENV, output_problem, planned_inputs, resolve_output_root
+from facewarp.graph.render_loop import (
+    OUTPUT_ROOT_ENV,
+    output_problem,
+    planned_inputs,
+    prepare_shot,
+    resolve_output_root,
+)
 
 _ROOT_HELP = (f"folder the run may write under (default: ${OUTPUT_ROOT_ENV}, else the current directory); "
               "outputs and --stats elsewhere are refused")
@@ -38,6 +44,20 @@ def add_parsers(sub) -> None:
     run.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
     run.add_argument("--cache-mb", type=int, default=None, help="result cache size (default 2048 or FACEWARP_CACHE_MB)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--shot", metavar="FIRST-LAST", help="the whole shot that --frames is a chunk of: sequence nodes "
+                     "(tracking, fitting) are evaluated over it once and kept in a shot cache file beside the "
+                     "outputs that every chunk reuses, so chunks equal one render of the shot; --frames then picks "
+                     "frames of the shot (default: the shot is the frames rendered, and no cache file is written)")
+    run.add_argument("--cache-only", action="store_true", help="compute the shot cache (over --shot, else --frames) "
+                     "and render nothing: a farm job's first step")
+    run.add_argument("--progress-lines", action="store_true", help="print 'Progress: N%%' lines on stdout (what "
+                     "Deadline's CommandLine plugin parses)")
+    run.add_argument("--workdir", metavar="DIR", help="change to DIR first: relative paths (the preset, --set values, "
+                     "paths written in the preset, the default output root) resolve there (farm tasks pass it)")
+    run.add_argument("--dask", metavar="local:N|tcp://HOST:PORT", help="render frame chunks as tasks on a Dask cluster: "
+                     "N local worker processes, or a running scheduler's address (needs the farm extra)")
+    run.add_argument("--chunk", type=int, default=None, metavar="N", help="frames per task with --dask (default: "
+                     "spread the frames over the workers, at most 10 per task)")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check a preset without rendering")
@@ -58,8 +78,14 @@ def add_parsers(sub) -> None:
     demo.set_defaults(func=cmd_demo)
 
 
-def _load(preset_path: str, sets: list[str], frames_spec: str | None):
+def _load(preset_path: str, sets: list[str], frames_spec: str | None, shot_spec: str | None = None):
     frames = parse_frames(frames_spec) if frames_spec else None  # first: a bad range costs no node imports
+    shot = parse_frames(shot_spec) if shot_spec else None
+    if shot is not None:  # --frames picks the shot's frames: a farm's chunk A-B may span a gap of the shot
+        in_shot = set(shot)
+        frames = shot if frames is None else tuple(f for f in frames if f in in_shot)
+        if not frames:
+            raise UsageError(f"--frames {frames_spec} holds no frame of --shot {shot_spec}")
     preset = load_preset(preset_path)
     preset.apply_sets(sets)
     if frames is not None:
@@ -100,9 +126,23 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     mode = "overwrite" if args.overwrite else "skip" if args.skip_existing else "error"
+    if args.workdir:
+        try:
+            os.chdir(args.workdir)
+        except OSError as exc:
+            raise UsageError(f"--workdir: cannot change to it: {exc.strerror or exc}", file=args.workdir) from None
+    if args.chunk is not None and (args.chunk < 1 or not args.dask):
+        raise UsageError("--chunk N needs --dask and N >= 1")
+    if args.dask:
+        if args.cache_only:
+            raise UsageError("--cache-only and --dask do not go together (the Dask run computes the cache itself)")
+        from facewarp.cli.farm import run_dask
+
+        return run_dask(args, mode)
     return run_preset(args.preset, frames_spec=args.frames, sets=args.sets, device=args.device, mode=mode,
                       stats=args.stats, cache_mb=args.cache_mb, quiet=args.quiet, output_root=args.output_root,
-                      report=args.report)
+                      report=args.report, shot_spec=args.shot, cache_only=args.cache_only,
+                      progress_lines=args.progress_lines)
 
 
 @contextlib.contextmanager
@@ -126,11 +166,30 @@ def _terminate_cleanly():
 
 def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[str] = (), device: str = "auto",
                mode: str = "error", stats: str | None = None, cache_mb: int | None = None, quiet: bool = False,
-               output_root: str | None = None, report: str | None = None) -> int:
+               output_root: str | None = None, report: str | None = None, shot_spec: str | None = None,
+               cache_only: bool = False, progress_lines: bool = False) -> int:
+    """``facewarp run``. With ``shot_spec`` the frames are a chunk of that shot: the context's range
+    is the shot and the sequence nodes come from the shot cache (computed first if needed);
+    ``cache_only`` computes that cache and renders nothing."""
     preset_path = find_preset(preset_path)  # a file, or a bundled preset's name
-    preset, frames = _load(preset_path, list(sets), frames_spec)
-    ctx = preset.context(frames, device=device, write_mode=mode)
+    preset, frames = _load(preset_path, list(sets), frames_spec, shot_spec)
+    shot = parse_frames(shot_spec) if shot_spec else frames
+    ctx = preset.context(shot, device=device, write_mode=mode)
     root = resolve_output_root(output_root)
+
+    def note(line: str) -> None:
+        print(f"facewarp: note: {line}", file=sys.stderr, flush=True)
+
+    if cache_only:
+        with _terminate_cleanly():
+            done = prepare_shot(preset.graph, ctx, output_root=root, inputs=[preset_path], note=note,
+                                cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
+        if not quiet:
+            what = {"loaded": "is valid", "computed": "written", "none": "not needed (no sequence nodes)"}[done.status]
+            print(f"shot cache {shot[0]}-{shot[-1]}: {what}" + (f": {done.path}" if done.path else ""), file=sys.stderr)
+        if progress_lines:
+            print("Progress: 100%", flush=True)
+        return EXIT_OK
     for option, path in (("--stats", stats), ("--report", report)):
         why = output_problem(path, root, planned_inputs(preset.graph, ctx, [preset_path])) if path else None
         if why is not None:
@@ -139,6 +198,8 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
 
     def progress(done, total, frame, seconds):
         nonlocal bar
+        if progress_lines:  # Deadline's CommandLine plugin: stdout, its own line, flushed
+            print(f"Progress: {100 * done // total if total else 100}%", flush=True)
         if quiet:
             return
         if frame is None:  # the start: the total is known
@@ -153,8 +214,9 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
 
     with _terminate_cleanly():
         try:
-            result = render(preset.graph, ctx, mode=mode, progress=progress, output_root=root, inputs=[preset_path],
-                            cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None)
+            result = render(preset.graph, ctx, frames=frames, mode=mode, progress=progress, output_root=root,
+                            inputs=[preset_path], cache_bytes=cache_mb * (1 << 20) if cache_mb is not None else None,
+                            shot_cache=True if shot_spec else None, note=note)
         except BaseException as exc:
             partial = getattr(exc, "render_result", None)  # set once frames started: report what was done
             if partial is not None:
@@ -166,7 +228,9 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
         _write_reports(stats, report, result.stats_json(preset=preset_path))
     if not quiet:
         skipped = len(result.skipped)
-        print(f"rendered {len(result.frames)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""),
+        cache = result.shot_cache
+        cached = f" (shot cache {cache.status}: {cache.path})" if cache is not None and cache.path else ""
+        print(f"rendered {len(result.frames)} frame(s)" + (f", skipped {skipped} existing" if skipped else "") + cached,
               file=sys.stderr)
     counted = events.summary(result.stats_json())
     if counted:  # fold-overs, repaired samples: said once per run, even with --quiet

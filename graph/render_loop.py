@@ -21,6 +21,14 @@ computed; each problem a one-line ValidationError naming the node, parameter and
 A run also removes, before its first frame, the temp files that a killed earlier run left for
 its own outputs (``core.files.remove_stale_temps``); ``plan()`` itself changes nothing.
 
+The shot: ``ctx.frames`` is the shot, the range that sequence nodes (``requires_sequence``) are
+evaluated over and that ``${first}``/``${last}`` name; ``frames`` (a subset) are the frames this run
+renders - a farm chunk. ``shot_cache=`` (True: the default file beside the outputs, or a path)
+stores the sequence nodes' results over the shot in a versioned file (``graph/shot_cache.py``) that
+every chunk of the shot reuses, so chunks equal a single render of the shot bit for bit; without
+it (the default) the sequence nodes are computed in memory over ``ctx.frames`` and nothing is
+written. :func:`prepare_shot` computes that file alone (a farm's first step).
+
 Stopping: ``cancel()`` is asked before every frame; when it returns True, ``render()`` raises
 :class:`RenderCancelled` (exit code 130). Any exception that escapes the frame loop (a cancel,
 a node failure, Ctrl-C) carries the partial :class:`RenderResult` as ``exc.render_result``,
@@ -37,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from facewarp.core.errors import FacewarpError, OutputExistsError, RenderCancelled, UsageError, ValidationError
 from facewarp.core.files import remove_stale_temps
 
+from . import shot_cache as _shot
 from .context import Context
 from .evaluate import Evaluator
 from .graph import Graph
@@ -46,6 +55,8 @@ MODES = ("error", "overwrite", "skip")
 # progress(done, total, frame, seconds): once with done=0, frame=None before the first frame,
 # then after each rendered frame with its number and the seconds it took.
 Progress = Callable[[int, int, "int | None", float], None]
+# note(line): a one-line remark for the user (e.g. a shot cache found stale and recomputed).
+Note = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class RenderResult:
     evaluator: Evaluator
     frame_seconds: dict[int, float] = field(default_factory=dict)
     cancelled: bool = False
+    shot_cache: _shot.ShotCache | None = None  # what the run did with its shot cache, when asked for one
 
     def stats_json(self, **extra) -> dict:
         """Per-node timing and cache stats, then ``extra`` (e.g. the preset), frames, skipped,
@@ -93,6 +105,9 @@ class RenderResult:
         stats.update(extra)
         stats.update({"frames": list(self.frames), "skipped": list(self.skipped),
                       "seconds": round(self.seconds, 6), "device": self.device})
+        if self.shot_cache is not None:
+            stats["shot_cache"] = {"path": self.shot_cache.path, "status": self.shot_cache.status,
+                                   "nodes": list(self.shot_cache.nodes)}
         return stats
 
 
@@ -254,10 +269,43 @@ def frames_available(graph: Graph, ctx: Context) -> tuple[int, ...]:
     return ()
 
 
+def shot_cache_path(graph: Graph, ctx: Context, shot_cache: str | os.PathLike | bool | None, root: str,
+                    inputs: Iterable[str] = ()) -> str | None:
+    """The shot cache file a run uses (``shot_cache``: True = beside the outputs, see
+    :func:`shot_cache.default_path`; a path; None/False: none), checked like an output: under the
+    output ``root``, not an input of the run. Raises ValidationError."""
+    if shot_cache is None or shot_cache is False:
+        return None
+    path = _shot.default_path(graph, ctx) if shot_cache is True else os.fspath(shot_cache)
+    if path is None:
+        raise UsageError("no shot cache file: the preset plans no output file to put it beside", source=graph.source)
+    why = output_problem(path, root, planned_inputs(graph, ctx, inputs))
+    if why is not None:
+        raise ValidationError(f"shot cache {why}", file=path, source=graph.source)
+    return path
+
+
+def prepare_shot(graph: Graph, ctx: Context, *, shot_cache: str | os.PathLike | bool = True,
+                 output_root: str | os.PathLike | None = None, inputs: Iterable[str] = (),
+                 evaluator: Evaluator | None = None, cache_bytes: int | None = None,
+                 note: Note | None = None) -> _shot.ShotCache:
+    """A farm's first step: validate, then compute the sequence nodes over the shot ``ctx.frames``
+    and write the shot cache (or find it valid already). Renders nothing."""
+    if not ctx.frames:
+        raise UsageError("no shot range to prepare", source=graph.source)
+    graph.validate(ctx)
+    root = resolve_output_root(output_root)
+    path = shot_cache_path(graph, ctx, shot_cache, root, inputs)
+    if evaluator is None:
+        evaluator = Evaluator(graph, **({"cache_bytes": cache_bytes} if cache_bytes is not None else {}))
+    return _shot.prepare(graph, ctx, path, evaluator, note=note)
+
+
 def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, mode: str | None = None,
            progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
            evaluator: Evaluator | None = None, cache_bytes: int | None = None,
-           output_root: str | os.PathLike | None = None, inputs: Iterable[str] = ()) -> RenderResult:
+           output_root: str | os.PathLike | None = None, inputs: Iterable[str] = (),
+           shot_cache: str | os.PathLike | bool | None = None, note: Note | None = None) -> RenderResult:
     """Render every ``graph.outputs`` node over the frames.
 
     ``ctx.frames`` is the range (sequence nodes and ``${first}``/``${last}`` see it); ``frames``
@@ -265,6 +313,9 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     ``ctx.write_mode``; when given it replaces it, so writers and the pre-flight agree.
     ``evaluator`` reuses a cache across calls; otherwise one is made with ``cache_bytes``.
     ``output_root`` and ``inputs``: where the run may write and what else it reads (see :func:`plan`).
+    ``shot_cache``: True (the file beside the outputs) or a path makes the sequence nodes' results
+    over ``ctx.frames`` come from that file, computed and written first when it is missing, stale,
+    foreign or corrupt (``note`` gets one line saying so); see the module doc.
     Raises ValidationError/UsageError (bad graph, no outputs, no frames, an output it may not
     write), InputError (a missing input file), OutputExistsError
     (mode "error"), RenderCancelled (``cancel()`` returned True), or what a node raised.
@@ -288,6 +339,7 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
 
     todo = plan(graph, ctx, mode, frames, output_root=output_root, inputs=inputs)
     todo.check()  # before anything is computed: a refused overwrite costs nothing
+    cache_path = shot_cache_path(graph, ctx, shot_cache, todo.root, inputs) if todo.todo else None
     remove_stale_temps(p for planned in todo.outputs.values() for p in planned)  # left by a killed run
 
     if evaluator is None:
@@ -296,6 +348,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     total = len(todo.todo)
     started = time.perf_counter()
     try:
+        if cache_path is not None:
+            result.shot_cache = _shot.prepare(graph, ctx, cache_path, evaluator, note=note)
         if progress is not None:
             progress(0, total, None, 0.0)
         for frame in todo.todo:
@@ -322,4 +376,4 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
 
 
 __all__ = ["MODES", "OUTPUT_ROOT_ENV", "RenderPlan", "RenderResult", "frames_available", "output_problem", "resolve_output_root",
-           "plan", "planned_inputs", "render"]
+           "plan", "planned_inputs", "prepare_shot", "render", "shot_cache_path"]

@@ -5,6 +5,7 @@ is still a dependency), resolved to the facewarp module it names, and checked ag
 
     core  <-  graph  <-  nodes  <-  cli, plugins
     core  <-  graph  <-  api (nodes only through the registry)  <-  cli, plugins
+    core  <-  graph  <-  farm  <-  cli
     core  <-  kernels, imaging, face, warping, networks (libraries)  <-  nodes
 """
 
@@ -30,7 +31,9 @@ ALLOWED = {
     "presets": {"facewarp"},
     # the host API: node types only through the registry; libraries for their memory
     "api": {"facewarp", "core", "graph", "presets"} | LIBRARIES,
-    "cli": {"facewarp", "core", "graph", "nodes", "presets", "api"} | LIBRARIES,
+    # render farms: job exports and the Dask executor, over the engine only
+    "farm": {"facewarp", "core", "graph", "presets"},
+    "cli": {"facewarp", "core", "graph", "nodes", "presets", "api", "farm"} | LIBRARIES,
     "plugins": {"facewarp", "core", "graph", "presets", "cli", "api"} | LIBRARIES,
     "__main__": {"facewarp", "cli"},
     "facewarp": set(),
