@@ -235,6 +235,9 @@ def run_preset(preset_path: str, *, frames_spec: str | None = None, sets: list[s
     counted = events.summary(result.stats_json())
     if counted:  # fold-overs, repaired samples: said once per run, even with --quiet
         print(f"facewarp: note: {counted}", file=sys.stderr)
+    figures = events.figures_line(result.stats_json())
+    if figures and not quiet:  # transfer error, tracking status, ...: the run's quality at a glance
+        print(f"facewarp: figures: {figures}", file=sys.stderr)
     return EXIT_OK
 
 

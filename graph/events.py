@@ -155,4 +155,19 @@ def _figure_summary(values: list) -> dict:
     return out
 
 
-__all__ = ["LABELS", "Reported", "collecting", "count", "figure", "label", "report", "summary"]
+def figures_line(stats: dict) -> str | None:
+    """One line of the run's figures from a ``stats_json()`` dict: each numeric figure's median and
+    max over its frames, each string figure's counts, e.g. ``check: transfer_lips_iod_pct median 1.54 max
+    1.96 (60 frames); track: tracking_status found 58, interpolated 2`` (figures per node); None when nothing was recorded."""
+    parts = []
+    for node, figures in (report(stats).get("figures") or {}).items():
+        for key, s in figures.items():
+            if "median" in s:
+                parts.append(f"{node}: {key} median {s['median']:.3g} max {s['max']:.3g} "
+                             f"({_plural(s['frames'], 'frame')})")
+            elif "values" in s:
+                parts.append(f"{node}: {key} " + ", ".join(f"{v} {n}" for v, n in s["values"].items()))
+    return "; ".join(parts) or None
+
+
+__all__ = ["LABELS", "Reported", "collecting", "count", "figure", "figures_line", "label", "report", "summary"]

@@ -10,7 +10,7 @@ from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, P
 
 TRACKING_KEY = "facewarp:tracking"  # Image.metadata (and the EXR header): found / interpolated / held
 
-NOT_REDETECTED = events.label("check_face_not_found", "output frame(s) where the face was not re-detected")
+NOT_REDETECTED = events.label("check_face_not_found", "face-not-re-detected output frame(s)")
 
 
 class FaceCheck(Node):

@@ -9,7 +9,7 @@ from facewarp.face.landmarks import to_ibug68
 from facewarp.face.mouth import fill_mouth
 from facewarp.graph import Image, Input, InputError, Landmarks, Mask, Node, NodeSchema, Output, Param, events
 
-FILLED = events.label("mouth_filled", "frame(s) with a filled mouth interior")
+FILLED = events.label("mouth_filled", "filled-mouth frame(s)")
 
 
 def _in_pixels(lm: Landmarks, width: int, height: int) -> np.ndarray:

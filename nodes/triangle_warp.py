@@ -38,7 +38,7 @@ from facewarp.warping.landmark import BORDER_POINTS, landmark_warp
 from facewarp.warping.region import FEATHER, GROW
 
 FOLDOVERS = events.label("foldovers", "fold-over triangle(s)")
-PASSED_THROUGH = events.label("guessed_passed_through", "guessed frame(s) passed through unchanged")
+PASSED_THROUGH = events.label("guessed_passed_through", "passed-through guessed frame(s)")
 
 # The face-region and guessed-frame parameters every warp path declares (DisplacementRender imports them).
 REGION_PARAMS = (

@@ -202,6 +202,11 @@ def test_figures_land_per_frame_next_to_counts_in_stats_and_report():
     assert rep["figures"]["fig"]["status"] == {"frames": 3, "values": {"found": 2, "held": 1}}
     assert rep["figures"]["seq"]["smoothness"]["median"] == 2.0
     assert rep["summary"] == "3 widget(s) polished on 3 frames (node 'fig')"  # the line names counts only
+    # the run's figures in one line: medians and maxima of numbers, counts of strings, per node
+    assert events.figures_line(dict(stats, frames=list(FRAMES))) == (
+        "fig: error_pct median 0.15 max 0.2 (3 frames); fig: status found 2, held 1; "
+        "seq: smoothness median 2 max 3 (3 frames)")
+    assert events.figures_line({"nodes": {}}) is None
 
 
 def test_a_recomputed_frame_replaces_its_figures():
