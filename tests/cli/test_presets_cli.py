@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from facewarp.core.frames import frame_path
 from facewarp.graph import Image
 from facewarp.imaging.plates import write_plate
 
-BUNDLED = ["grade_exr", "reanimate", "reanimate_gan", "reanimate_mesh"]
+BUNDLED = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "presets").glob("*.yaml"))  # every shipped one
 
 
 @pytest.fixture
