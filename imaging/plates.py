@@ -21,6 +21,9 @@ from facewarp.core.types import Image
 SCENE_LINEAR_EXTS = {".exr", ".sxr", ".mxr", ".hdr"}
 WRITE_FORMATS = {".exr": "openexr", ".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff", ".png": "png",
                  ".jpg": "jpeg", ".jpeg": "jpeg"}
+# zlib level of zip/zips EXRs (OpenEXR's default is 4). Level 1 wrote a 4K half RGB render
+# ~37 % faster for a ~2 % larger file (benchmarks/bench_io.py); decoding is the same. 0: the library's default.
+EXR_ZIP_LEVEL = 1
 # Attributes that describe the file's own encoding; never copied onto another file.
 _ENCODING_ATTRS = ("oiio:", "compression", "openexr:", "tiff:", "dpx:", "png:", "jpeg:", "Exif:", "planarconfig",
                    "PixelAspectRatio", "ImageDescription_", "XResolution", "YResolution", "ResolutionUnit",
@@ -126,6 +129,12 @@ def fix_nonfinite(pixels: np.ndarray, policy: str) -> tuple[int, int]:
     nothing. Returns (NaN count, inf count)."""
     if policy not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite policy must be one of {NONFINITE_POLICIES}, got {policy!r}")
+    # One pass, no mask: NaN and inf propagate through a sum (inf + -inf is NaN), so a finite
+    # sum means every sample is finite; a sum that overflows falls through to the exact count.
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.add.reduce(pixels, axis=None) if pixels.size else 0.0
+    if np.isfinite(total):
+        return 0, 0
     finite = np.isfinite(pixels)
     if finite.all():
         return 0, 0
@@ -147,6 +156,51 @@ def fix_nonfinite(pixels: np.ndarray, policy: str) -> tuple[int, int]:
             plane[np.isposinf(plane)] = hi
             plane[np.isneginf(plane)] = lo
     return n_nan, n_inf
+
+
+def _wanted_channels(names: list[str], channels: str) -> tuple[list[str], list[str]]:
+    """The channels ``channels`` asks for, in order, and those of them the file lacks."""
+    if channels == "auto":
+        wanted = [c for c in ("R", "G", "B", "A") if c in names] or names[: min(4, len(names))]
+        if len(wanted) == 1 and len(names) == 1:
+            wanted = names
+        return wanted, []
+    wanted = [c.strip() for c in channels.split(",") if c.strip()]
+    return wanted, [c for c in wanted if c not in names]
+
+
+def _channel_span(names: list[str], wanted: list[str], missing: list[str]) -> tuple[int, int]:
+    """The contiguous range of file channels to decode: exactly the wanted ones when they are
+    consecutive in the file (the usual R,G,B[,A]); otherwise all of them."""
+    if missing or not wanted:
+        return 0, len(names)
+    index = [names.index(c) for c in wanted]
+    if index == list(range(index[0], index[0] + len(index))):
+        return index[0], index[0] + len(index)
+    return 0, len(names)
+
+
+def _half_to_float(data: np.ndarray) -> np.ndarray:
+    """float16 -> float32, exact. OpenCV's conversion is vectorised (F16C); numpy's ``astype``
+    and OpenImageIO's own conversion on read are several times slower at 4K."""
+    try:
+        import cv2
+
+        flat = np.ascontiguousarray(data).reshape(data.shape[0], -1)
+        return cv2.convertFp16(flat.view(np.int16)).reshape(data.shape)
+    except (ImportError, AttributeError):  # an OpenCV without convertFp16
+        return data.astype(np.float32)
+
+
+def _float_to_half(data: np.ndarray) -> np.ndarray:
+    """float32 -> float16 (round to nearest even, as OpenEXR's own conversion), vectorised."""
+    try:
+        import cv2
+
+        flat = np.ascontiguousarray(data, np.float32).reshape(data.shape[0], -1)
+        return cv2.convertFp16(flat).view(np.float16).reshape(data.shape)
+    except (ImportError, AttributeError):
+        return data.astype(np.float16)
 
 
 def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonfinite: str = "error") -> Image:
@@ -173,6 +227,10 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonf
         inp = oiio.ImageInput.open(path, config)
         spec = data = None
         problem = reader = ""
+        wanted: list[str] = []
+        missing: list[str] = []
+        first = 0  # the channels read are [first, first + len(data's channels))
+        half = False
         if inp is None:
             problem = oiio.geterror()
         else:
@@ -180,7 +238,13 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonf
                 spec = oiio.ImageSpec(inp.spec())
                 reader = inp.format_name()
                 if spec.nchannels > 0:
-                    data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+                    wanted, missing = _wanted_channels(list(spec.channelnames), channels)
+                    first, last = _channel_span(list(spec.channelnames), wanted, missing)
+                    # Ask for the file's own sample type when it is half: OpenImageIO's
+                    # half -> float conversion costs more than the decode (see _half_to_float).
+                    fmts = list(spec.channelformats) or [spec.format] * spec.nchannels
+                    half = all(f == oiio.HALF for f in fmts[first:last])
+                    data = inp.read_image(0, 0, first, last, oiio.HALF if half else oiio.FLOAT)
                 problem = inp.geterror() if (data is None or inp.has_error) else ""
             finally:
                 inp.close()
@@ -196,19 +260,14 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonf
         if short:
             raise InputError(f"truncated or corrupt image, pixels not read: {short}", file=path)
     names = list(spec.channelnames)
-    if channels == "auto":
-        wanted = [c for c in ("R", "G", "B", "A") if c in names] or names[: min(4, len(names))]
-        if len(wanted) == 1 and len(names) == 1:
-            wanted = names
-    else:
-        wanted = [c.strip() for c in channels.split(",") if c.strip()]
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise InputError(f"no channel {', '.join(missing)} (file has {', '.join(names)})", file=path, param="channels")
-    # Read the whole data window, then place it in the display window (zeros outside).
-    data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    if missing:
+        raise InputError(f"no channel {', '.join(missing)} (file has {', '.join(names)})", file=path, param="channels")
+    nread = data.size // (spec.height * spec.width)
+    data = np.asarray(data).reshape(spec.height, spec.width, nread)
+    data = _half_to_float(data) if half else np.asarray(data, np.float32)
+    # Place the data window in the display window (zeros outside).
     if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
-        full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+        full = np.zeros((spec.full_height, spec.full_width, nread), np.float32)
         x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
         sx0, sy0 = max(0, -x0), max(0, -y0)
         dx0, dy0 = max(0, x0), max(0, y0)
@@ -217,7 +276,11 @@ def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonf
         if w > 0 and h > 0:
             full[dy0:dy0 + h, dx0:dx0 + w] = data[sy0:sy0 + h, sx0:sx0 + w]
         data = full
-    pixels = np.ascontiguousarray(data[..., [names.index(c) for c in wanted]])
+    index = [names.index(c) - first for c in wanted]
+    if index == list(range(nread)):
+        pixels = np.ascontiguousarray(data)  # the channels read are the ones wanted: no copy
+    else:
+        pixels = np.ascontiguousarray(data[..., index])
     floats = any(_is_float(fmt) for fmt in (spec.channelformats or (spec.format,)))
     # on the file's own samples, before decoding (integer files cannot hold NaN or inf)
     n_nan, n_inf = fix_nonfinite(pixels, nonfinite) if floats else (0, 0)
@@ -311,6 +374,8 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
     spec = oiio.ImageSpec(image.width, image.height, len(channels), fmt)
     spec.channelnames = tuple(channels)
     if ext == ".exr":
+        if compression in ("zip", "zips") and EXR_ZIP_LEVEL:
+            compression = f"{compression}:{EXR_ZIP_LEVEL}"
         spec.attribute("compression", compression)
     elif ext == ".dpx":
         spec.attribute("oiio:BitsPerSample", int(depth))
@@ -328,13 +393,16 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
                 continue
             if isinstance(value, (str, int, float)):
                 spec.attribute(key, value)
+    # Hand OpenImageIO the file's own sample type where that is half (its float -> half
+    # conversion is slower than OpenCV's, see _float_to_half); it compresses with its threads.
+    data = _float_to_half(pixels) if fmt == oiio.HALF else np.ascontiguousarray(pixels, dtype=np.float32)
     with atomic_output(path, overwrite) as tmp:
         out = oiio.ImageOutput.create(tmp)
         if out is None:
             raise RenderError(f"no writer for '{ext}': {oiio.geterror()}", file=path)
         if not out.open(tmp, spec):
             raise RenderError(f"cannot open for writing: {out.geterror()}", file=path)
-        ok = out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+        ok = out.write_image(data)
         closed = out.close()
         if not ok or not closed:
             raise RenderError(f"write failed: {out.geterror()}", file=path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param
-from facewarp.networks.inference import from_net, to_net
 from facewarp.nodes.wggan import check_size, get_model, hash_weights, rgb_index, weights_problems
 
 
@@ -36,6 +35,8 @@ class HrhGAN(Node):
     def compute(self, ctx, inputs):
         p = self.param_values(ctx)
         face: Image = inputs["face"]
+        from facewarp.networks.inference import from_net, to_net  # torch: only when the node runs
+
         model = get_model(self, p["weights"], ctx.device, "HrhGAN")
         alpha = inputs["mouth"].alpha
         if alpha.shape != face.pixels.shape[:2]:

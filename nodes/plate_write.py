@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from facewarp.core.errors import FacewarpError, cut
-from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError
+from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError, pipeline
 from facewarp.imaging.plates import WRITE_FORMATS, write_plate
 
 # Integer depths each format takes (0 = its default); TIFF takes 8, 16 or 32 (float).
@@ -72,11 +72,16 @@ class PlateWrite(Node):
         image = inputs["image"]
         if inputs.get("matte") is not None:
             image = self._with_matte(ctx, path, image, inputs["matte"].alpha)
+        options = dict(pixel_type=self.param(ctx, "exr_pixel_type"), compression=self.param(ctx, "exr_compression"),
+                       bit_depth=self.param(ctx, "bit_depth"), colorspace=self.param(ctx, "colorspace"),
+                       overwrite=ctx.write_mode == "overwrite", metadata=self.param(ctx, "metadata"))
+        writes = pipeline.active()
+        if writes is not None:  # a render loop writing in the background: hand the write over
+            writes.submit(write_plate, path, image, node=self.name, node_type=self.schema.type, file=path,
+                          frame=ctx.frame, **options)
+            return {"image": inputs["image"]}
         try:
-            write_plate(path, image, pixel_type=self.param(ctx, "exr_pixel_type"),
-                        compression=self.param(ctx, "exr_compression"), bit_depth=self.param(ctx, "bit_depth"),
-                        colorspace=self.param(ctx, "colorspace"), overwrite=ctx.write_mode == "overwrite",
-                        metadata=self.param(ctx, "metadata"))
+            write_plate(path, image, **options)
         except FacewarpError as exc:
             exc.located(node=self.name, node_type=self.schema.type, frame=ctx.frame)
             raise

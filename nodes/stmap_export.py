@@ -26,7 +26,12 @@ class STMapExport(Node):
 
     def compute(self, ctx, inputs):
         disp = inputs["displacement"]
-        uv = displacement_to_stmap(disp.field) if self.param(ctx, "mode") == "stmap" else displacement_to_idistort(disp.field)
-        px = np.concatenate([uv, disp.valid[..., None].astype(np.float32)], axis=2)
+        # float32 throughout, written straight into the 3-channel output (no concatenation)
+        px = np.empty((*disp.field.shape[:2], 3), np.float32)
+        if self.param(ctx, "mode") == "stmap":
+            displacement_to_stmap(disp.field, out=px)
+        else:
+            displacement_to_idistort(disp.field, out=px)
+        px[..., 2] = disp.valid
         names = ("forward.u", "forward.v", "A") if self.param(ctx, "channels") == "forward" else ("R", "G", "A")
         return {"image": Image(px, names, "data", {"facewarp:stmap_mode": self.param(ctx, "mode")})}

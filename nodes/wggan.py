@@ -18,7 +18,6 @@ from facewarp.graph import (
     RenderError,
     ValidationError,
 )
-from facewarp.networks.inference import from_net, to_net
 from facewarp.networks.weights import weights_kind
 
 
@@ -134,6 +133,8 @@ class WgGAN(Node):
     def compute(self, ctx, inputs):
         p = self.param_values(ctx)
         face: Image = inputs["face"]
+        from facewarp.networks.inference import from_net, to_net  # torch: only when the node runs
+
         model = get_model(self, p["weights"], ctx.device, "WgGAN")
         disp: Image = inputs["dispmap"]
         if disp.pixels.shape[:2] != face.pixels.shape[:2] or disp.pixels.shape[2] < 2:

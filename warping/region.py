@@ -88,10 +88,10 @@ def face_region(points: np.ndarray, width: int, height: int, *, grow: float = GR
     fade = max(feather, 1e-6) * margin
     t = np.clip((margin - dist) / fade, 0.0, 1.0)
     matte[y0:y1, x0:x1] = t * t * (3.0 - 2.0 * t)
-    nz = np.argwhere(matte > 0)
+    nz = np.argwhere(matte[y0:y1, x0:x1] > 0)  # the matte is zero outside the box: search the box only
     if len(nz) == 0:
         return FaceRegion(matte, (0, 0, 0, 0), margin, fw)
-    (by0, bx0), (by1, bx1) = nz.min(axis=0), nz.max(axis=0) + 1
+    (by0, bx0), (by1, bx1) = nz.min(axis=0) + (y0, x0), nz.max(axis=0) + (y0 + 1, x0 + 1)
     return FaceRegion(matte, (int(bx0), int(by0), int(bx1), int(by1)), margin, fw)
 
 

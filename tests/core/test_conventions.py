@@ -111,3 +111,38 @@ def test_nonfinite_displacement_gives_nan_not_garbage():
     f[1, 2, 0] = np.nan
     out = warp_bilinear(img, f, device="cpu")
     assert np.isnan(out[1, 2]).all() and np.isfinite(np.delete(out.reshape(16, 3), 6, axis=0)).all()
+
+
+def _stmap_float64(field, src_size=None):
+    """The float64 formula the float32 converter must match."""
+    h, w = field.shape[:2]
+    sw, sh = src_size if src_size is not None else (w, h)
+    pos = pixel_centers(h, w, np.float64) + field.astype(np.float64)
+    return np.stack([pos[..., 0] / sw, 1.0 - pos[..., 1] / sh], axis=-1)
+
+
+@pytest.mark.parametrize("src_size", [None, (4096, 2304)])
+def test_stmap_float32_matches_float64_at_4k(src_size):
+    """No float64 intermediates, still within 1e-6 of the float64 result over 4K coordinates
+    (fields up to +-200 px, points beyond the frame included)."""
+    rng = np.random.default_rng(11)
+    h, w = 2160, 3840
+    f = rng.normal(0, 60, (h, w, 2)).astype(np.float32)
+    f[0, 0] = (-200.0, -200.0)
+    f[-1, -1] = (200.0, 200.0)
+    st = displacement_to_stmap(f, src_size)
+    assert st.dtype == np.float32 and st.shape == (h, w, 2)
+    assert np.abs(st - _stmap_float64(f, src_size)).max() <= 1e-6
+    f64 = f.astype(np.float64)  # a float64 field is taken too, written as float32
+    assert np.abs(displacement_to_stmap(f64, src_size) - st).max() <= 1e-6
+
+
+def test_stmap_and_idistort_write_into_out():
+    rng = np.random.default_rng(12)
+    f = rng.normal(0, 5, (21, 34, 2)).astype(np.float32)
+    px = np.full((21, 34, 3), 7.0, np.float32)
+    assert displacement_to_stmap(f, out=px) is px
+    np.testing.assert_array_equal(px[..., :2], displacement_to_stmap(f))
+    assert (px[..., 2] == 7.0).all()  # channels past the two UV ones untouched
+    assert displacement_to_idistort(f, out=px) is px
+    np.testing.assert_array_equal(px[..., :2], displacement_to_idistort(f))

@@ -260,3 +260,66 @@ def test_atomic_output_commits_whole_files_only(tmp_path):
     with atomic_output(final, overwrite=True) as tmp:
         open(tmp, "w").write("three")
     assert final.read_text() == "three" and list(tmp_path.iterdir()) == [final]
+
+
+def _oiio_write(path, px, fmt, channels):
+    out = oiio.ImageOutput.create(str(path))
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt)
+    spec.channelnames = channels
+    out.open(str(path), spec)
+    out.write_image(px)
+    out.close()
+
+
+def _oiio_read(path, fmt=oiio.FLOAT):
+    inp = oiio.ImageInput.open(str(path))
+    try:
+        return inp.read_image(0, 0, 0, inp.spec().nchannels, fmt)
+    finally:
+        inp.close()
+
+
+def _extreme_samples(h=40, w=56, c=4, seed=7):
+    rng = np.random.default_rng(seed)
+    px = (rng.standard_normal((h, w, c)) * 3e4).astype(np.float32)
+    px[0, 0, 0], px[0, 1, 1], px[0, 2, 2] = 1e9, -1e9, 1e-9  # over half's range, subnormal
+    px[1, 0, 0] = 65519.0  # rounds to half's largest finite value, not to inf
+    return px
+
+
+def test_half_exr_write_is_bit_identical_to_openimageio_conversion(tmp_path):
+    """write_plate hands OpenImageIO half samples converted beforehand; the file must hold the
+    same bits as OpenImageIO's own float -> half conversion (round to nearest even, inf over range)."""
+    px = _extreme_samples()
+    names = ("R", "G", "B", "A")
+    write_plate(str(tmp_path / "ours.exr"), Image(px, names), pixel_type="half")
+    _oiio_write(tmp_path / "ref.exr", px, oiio.HALF, names)
+    ours, ref = _oiio_read(tmp_path / "ours.exr", oiio.HALF), _oiio_read(tmp_path / "ref.exr", oiio.HALF)
+    assert np.array_equal(ours.view(np.uint16), ref.view(np.uint16))
+
+
+@pytest.mark.parametrize("channels, picked", [("auto", [0, 1, 2, 3]), ("G,B", [1, 2]), ("B,R", [2, 0]), ("A", [3])])
+@pytest.mark.parametrize("fmt", [oiio.HALF, oiio.FLOAT])
+def test_read_equals_openimageio_float_read_for_any_channel_choice(tmp_path, channels, picked, fmt):
+    """The half fast path (decode half, convert outside OpenImageIO) and reading only the wanted
+    channels give exactly what OpenImageIO's own float read gives."""
+    px = _extreme_samples()
+    px[2, 3, 1] = np.nan
+    px[3, 3, 2] = -np.inf
+    _oiio_write(tmp_path / "p.exr", px, fmt, ("R", "G", "B", "A"))
+    ref = np.asarray(_oiio_read(tmp_path / "p.exr"), np.float32)[..., picked]
+    img = read_plate(str(tmp_path / "p.exr"), channels=channels, nonfinite="keep")
+    assert img.pixels.dtype == np.float32 and img.pixels.flags.c_contiguous
+    assert np.array_equal(img.pixels, ref, equal_nan=True)
+    assert img.metadata["facewarp:source_nonfinite"] == int((~np.isfinite(ref)).sum())
+
+
+def test_fix_nonfinite_is_exact_when_the_sum_overflows():
+    from facewarp.imaging.plates import fix_nonfinite
+
+    big = np.full((8, 8, 3), 3e38, np.float32)  # finite samples whose sum overflows float32
+    assert fix_nonfinite(big, "error") == (0, 0)
+    big[1, 1, 1] = np.nan
+    big[2, 2, 2] = -np.inf
+    assert fix_nonfinite(big, "zero") == (1, 1)
+    assert np.isfinite(big).all()

@@ -65,3 +65,13 @@ def test_stmap_export_round_trips_the_field():
     assert np.abs(stmap_to_displacement(st.pixels[..., :2]) - field).max() < 1e-4
     off = _run(Displacement(field), "STMapExport", {"mode": "idistort", "channels": "rgb"})
     assert np.allclose(off.pixels[..., 0], field[..., 0]) and np.allclose(off.pixels[..., 1], -field[..., 1])
+
+
+def test_stmap_export_is_float32_with_validity_alpha():
+    rng = np.random.default_rng(5)
+    field = rng.normal(0, 3, (96, 128, 2)).astype(np.float32)
+    valid = rng.random((96, 128)) > 0.3
+    st = _run(Displacement(field, valid), "STMapExport")
+    assert st.pixels.dtype == np.float32 and st.pixels.shape == (96, 128, 3)
+    np.testing.assert_array_equal(st.pixels[..., 2], valid.astype(np.float32))
+    assert np.abs(stmap_to_displacement(st.pixels) - field).max() <= 1e-4

@@ -136,3 +136,17 @@ def test_confine_zeroes_everything_outside_the_box():
     field = np.ones((48, 64, 2), np.float32)
     out = confine(field, region)
     assert (out[region.matte == 0] == 0).all() and np.allclose(out[..., 0], region.matte)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (-150.0, -90.0), (110.0, 40.0), (400.0, 0.0)])  # inside, over
+# the top-left corner, over the bottom-right one, outside the frame
+def test_region_box_is_the_bounding_box_of_the_matte(shift):
+    rng = np.random.default_rng(9)
+    pts = rng.uniform([80, 50], [160, 130], (60, 2)) + shift
+    reg = face_region(pts, 240, 180, max_displacement=6.0)
+    nz = np.argwhere(reg.matte > 0)
+    if len(nz) == 0:
+        assert reg.box == (0, 0, 0, 0)
+        return
+    (y0, x0), (y1, x1) = nz.min(axis=0), nz.max(axis=0) + 1
+    assert reg.box == (x0, y0, x1, y1)

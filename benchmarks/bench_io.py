@@ -1,0 +1,149 @@
+"""Benchmark of plate I/O and the STMap conversion at 3840 x 2160, A/B against a git revision.
+
+Times, interleaved in one run (so machine load affects all alike), medians of ``--repeats``:
+    * a bare OpenImageIO read (``ImageInput.read_image`` as float) of a half EXR, zip - the floor;
+    * ``read_plate`` of that file: this tree and the baseline revision's;
+    * ``write_plate`` of a 4K RGB render as half EXR (zip) and of the STMap as float EXR (zip):
+      this tree, the baseline's, and a bare OpenImageIO write of the same pixels;
+    * STMapExport's work (displacement -> u, v, alpha): this tree and the baseline's.
+The baseline's modules are loaded from ``git show REV:<file>`` (default HEAD), so the
+comparison needs no second checkout. Prints ``os.getloadavg()`` before and after: on a shared
+machine compare the ratios of one run, not absolute times across runs.
+
+    python benchmarks/bench_io.py [--repeats 7] [--baseline HEAD] [--size 3840x2160]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import OpenImageIO as oiio
+
+from facewarp.core import conventions
+from facewarp.core.types import Image
+from facewarp.imaging import plates
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def baseline_module(rev: str, relpath: str, name: str):
+    """The module ``relpath`` of the package as it is at git revision ``rev``."""
+    source = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:{relpath}"], check=True, capture_output=True,
+                            text=True).stdout
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = os.path.join(ROOT, relpath)
+    sys.modules[name] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def plate(w: int, h: int) -> np.ndarray:
+    from skimage import data
+
+    side = cv2.resize(data.astronaut().astype(np.float32) / 255, (w, w), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(side[(w - h) // 2:(w - h) // 2 + h])
+
+
+def field(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    f = cv2.GaussianBlur(rng.standard_normal((128, 128, 2)).astype(np.float32), (0, 0), 12.8)
+    f = cv2.resize(f / np.abs(f).max() * 0.03 * w, (w, h), interpolation=cv2.INTER_LINEAR)
+    return f, (np.abs(f).sum(-1) > 0.5 * np.abs(f).mean()).astype(np.float32)
+
+
+def bare_read(path: str) -> np.ndarray:
+    inp = oiio.ImageInput.open(path)
+    data = inp.read_image(0, 0, 0, inp.spec().nchannels, oiio.FLOAT)
+    inp.close()
+    return data
+
+
+def bare_write(path: str, px: np.ndarray, fmt, names) -> None:
+    out = oiio.ImageOutput.create(path)
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt)
+    spec.channelnames = names
+    spec.attribute("compression", "zip")
+    out.open(path, spec)
+    out.write_image(px)
+    out.close()
+
+
+def stmap_new(f, valid):  # what STMapExport.compute does now
+    px = np.empty((*f.shape[:2], 3), np.float32)
+    conventions.displacement_to_stmap(f, out=px)
+    px[..., 2] = valid
+    return px
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--baseline", default="HEAD", help="git revision to compare with (default HEAD)")
+    ap.add_argument("--size", default="3840x2160")
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.split("x"))
+    old_plates = baseline_module(args.baseline, "imaging/plates.py", "_baseline_plates")
+    old_conv = baseline_module(args.baseline, "core/conventions.py", "_baseline_conventions")
+
+    def stmap_old(f, valid):  # STMapExport.compute before: float64 positions, then a concatenation
+        uv = old_conv.displacement_to_stmap(f)
+        return np.concatenate([uv, valid[..., None].astype(np.float32)], axis=2)
+
+    load_before = os.getloadavg()
+    px = plate(w, h)
+    f, valid = field(w, h)
+    st = stmap_new(f, valid)
+    assert np.abs(st - stmap_old(f, valid)).max() <= 1e-6
+    rgb, uva = ("R", "G", "B"), ("forward.u", "forward.v", "A")
+    with tempfile.TemporaryDirectory(prefix="fw_bench_io_") as d:
+        src = os.path.join(d, "plate.exr")
+        bare_write(src, px, oiio.HALF, rgb)
+        out = os.path.join(d, "o.exr")
+        assert np.array_equal(plates.read_plate(src).pixels, old_plates.read_plate(src).pixels)
+        ops = {
+            "read: bare OIIO read_image float": lambda: bare_read(src),
+            "read: read_plate (baseline)": lambda: old_plates.read_plate(src),
+            "read: read_plate (this tree)": lambda: plates.read_plate(src),
+            "write half: bare OIIO from float": lambda: bare_write(out, px, oiio.HALF, rgb),
+            "write half: write_plate (baseline)": lambda: old_plates.write_plate(out, Image(px, rgb), overwrite=True),
+            "write half: write_plate (this tree)": lambda: plates.write_plate(out, Image(px, rgb), overwrite=True),
+            "write float STMap: bare OIIO": lambda: bare_write(out, st, oiio.FLOAT, uva),
+            "write float STMap: write_plate (baseline)": lambda: old_plates.write_plate(
+                out, Image(st, uva, "data"), pixel_type="float", overwrite=True),
+            "write float STMap: write_plate (this tree)": lambda: plates.write_plate(
+                out, Image(st, uva, "data"), pixel_type="float", overwrite=True),
+            "STMapExport work (baseline, float64)": lambda: stmap_old(f, valid),
+            "STMapExport work (this tree, float32)": lambda: stmap_new(f, valid),
+        }
+        for fn in ops.values():  # warm-up (page cache, lazy imports)
+            fn()
+        times = {k: [] for k in ops}
+        for _ in range(args.repeats):
+            for k, fn in ops.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+    load_after = os.getloadavg()
+    print(f"facewarp I/O benchmark: {w}x{h}, baseline {args.baseline}, repeats={args.repeats}, "
+          f"OIIO threads={oiio.get_int_attribute('threads')}, exr_threads={oiio.get_int_attribute('exr_threads')}, "
+          f"cpus={os.cpu_count()}")
+    print(f"load average before {tuple(round(v, 2) for v in load_before)}, after "
+          f"{tuple(round(v, 2) for v in load_after)}")
+    print(f"{'operation':44s} {'median ms':>10s} {'min':>8s} {'max':>8s}")
+    for k, v in times.items():
+        print(f"{k:44s} {1000 * statistics.median(v):10.1f} {1000 * min(v):8.1f} {1000 * max(v):8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
