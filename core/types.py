@@ -96,6 +96,14 @@ class Landmarks:
     def nbytes(self) -> int:
         return int(self.points.nbytes + self.confidence.nbytes)
 
+    def in_pixels(self, width: int, height: int) -> np.ndarray:
+        """The points (float64) in pixels of a ``width`` x ``height`` image: scaled from
+        ``image_size`` when they belong to a picture of another size (a proxy, a crop's source)."""
+        pts = self.points.astype(np.float64)
+        if self.image_size is not None and tuple(self.image_size) != (width, height):
+            pts = pts * np.array([width / self.image_size[0], height / self.image_size[1]])
+        return pts
+
 
 @dataclass
 class Camera:

@@ -45,9 +45,7 @@ def transfer_error(image: Image, requested: Landmarks, settings: dict | None = N
     if found.points is None:
         return None
     pts = np.asarray(found.points, np.float64)
-    req = np.asarray(requested.points, np.float64)
-    if requested.image_size is not None and tuple(requested.image_size) != image.size:
-        req = req * np.array([image.size[0] / requested.image_size[0], image.size[1] / requested.image_size[1]])
+    req = requested.in_pixels(*image.size)
     scheme = "ibug68" if len(req) == 68 else "mediapipe478"
     if scheme == "ibug68":
         pts = to_ibug68(pts)

@@ -7,16 +7,9 @@ import numpy as np
 
 from facewarp.face.landmarks import to_ibug68
 from facewarp.face.mouth import fill_mouth
-from facewarp.graph import Image, Input, InputError, Landmarks, Mask, Node, NodeSchema, Output, Param, events
+from facewarp.graph import Image, Input, InputError, Mask, Node, NodeSchema, Output, Param, events
 
 FILLED = events.label("mouth_filled", "filled-mouth frame(s)")
-
-
-def _in_pixels(lm: Landmarks, width: int, height: int) -> np.ndarray:
-    pts = np.asarray(lm.points, np.float64)
-    if lm.image_size is not None and tuple(lm.image_size) != (width, height):
-        pts = pts * np.array([width / lm.image_size[0], height / lm.image_size[1]])
-    return pts
 
 
 class MouthInterior(Node):
@@ -54,13 +47,13 @@ class MouthInterior(Node):
         if source == "procedural" or driving is None or driving_pts is None or not driving_pts.found:
             driving, pts = None, None
         else:
-            pts = _in_pixels(driving_pts, driving.width, driving.height)
+            pts = driving_pts.in_pixels(driving.width, driving.height)
             if len(pts) == 478 and len(req.points) == 68:
                 pts = to_ibug68(pts)
             if len(pts) != len(req.points):
                 raise self.error(InputError, f"driving_landmarks has {len(pts)} points, requested "
                                  f"{len(req.points)}: use one scheme", port="driving_landmarks")
-        res = fill_mouth(image.pixels, _in_pixels(req, w, h), _in_pixels(plate, w, h),
+        res = fill_mouth(image.pixels, req.in_pixels(w, h), plate.in_pixels(w, h),
                          None if driving is None else driving.pixels, pts, seed=int(ctx.frame or 0))
         if res.source != "none":
             events.count(FILLED)

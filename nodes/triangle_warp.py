@@ -64,13 +64,6 @@ def guessed_status(*values) -> str | None:
     return None
 
 
-def _scaled(lm: Landmarks, width: int, height: int) -> np.ndarray:
-    pts = lm.points.astype(np.float64)
-    if lm.image_size is not None and tuple(lm.image_size) != (width, height):
-        pts = pts * np.array([width / lm.image_size[0], height / lm.image_size[1]])
-    return pts
-
-
 class TriangleWarp(Node):
     schema = NodeSchema(
         type="TriangleWarp",
@@ -130,8 +123,8 @@ class TriangleWarp(Node):
                     "displacement": Displacement(np.zeros((h, w, 2), np.float32), border=p["border"]),
                     "normalized": Image(np.zeros((h, w, 2), np.float32), ("ndx", "ndy")),
                     "matte": Mask(np.zeros((h, w), np.float32))}
-        src = _scaled(src_lm, w, h)
-        dst = _scaled(dst_lm, w, h)
+        src = src_lm.in_pixels(w, h)
+        dst = dst_lm.in_pixels(w, h)
         if not (np.isfinite(src).all() and np.isfinite(dst).all()):
             raise self.error(InputError, "landmarks contain NaN/inf", port="target")
         if spread is not None:
