@@ -126,11 +126,16 @@ def sclera_lab(pixels: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     return np.median(bright, axis=0) if len(bright) >= 4 else None
 
 
+def lips_ring(inner: np.ndarray, outer: np.ndarray, box) -> np.ndarray:
+    """The pixels of ``box`` that lie on the lips: inside the outer contour, outside the inner one."""
+    return (polygon_coverage(outer, box) > 0.9) & (polygon_coverage(inner, box) < 0.1)
+
+
 def ring_lab(pixels: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     """Median L*a*b* of the lips (between the outer and inner lip contours)."""
     h, w = pixels.shape[:2]
     box = box_around(outer, w, h)
-    ring = (polygon_coverage(outer, box) > 0.9) & (polygon_coverage(inner, box) < 0.1)
+    ring = lips_ring(inner, outer, box)
     sub = pixels[box[1]:box[3], box[0]:box[2]]
     vals = sub[ring][:, :3] if ring.sum() >= 4 else sub.reshape(-1, sub.shape[-1])[:, :3]
     return np.median(linear_to_lab(vals), axis=0)

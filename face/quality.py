@@ -11,12 +11,9 @@ import numpy as np
 
 from facewarp.core.color import linear_to_lab
 from facewarp.core.types import Image, Landmarks
-from facewarp.face.landmarks import LIPS_LOWER, LIPS_UPPER, to_ibug68
-from facewarp.face.mouth import box_around, contours, polygon_coverage
+from facewarp.face.landmarks import to_ibug68
+from facewarp.face.mouth import box_around, contours, lip_indices, lips_ring, polygon_coverage
 from facewarp.face.tracking import TRACKER_DEFAULTS, inter_ocular, track_image
-
-LIPS_478 = tuple(sorted(set(LIPS_UPPER) | set(LIPS_LOWER)))
-LIPS_68 = tuple(range(48, 68))  # iBUG 300-W: outer lip 48-59, inner lip 60-67
 
 
 @dataclass
@@ -34,8 +31,7 @@ def landmark_error(found: np.ndarray, requested: np.ndarray, scheme: str = "medi
         raise ValueError(f"found {found.shape} and requested {requested.shape} landmarks differ in shape")
     iod = inter_ocular(requested, scheme)
     d = np.linalg.norm(found - requested, axis=1) / max(iod, 1e-9) * 100.0
-    lips = LIPS_68 if scheme == "ibug68" else LIPS_478
-    return TransferError(float(d.mean()), float(d[list(lips)].mean()))
+    return TransferError(float(d.mean()), float(d[list(lip_indices(scheme))].mean()))
 
 
 def transfer_error(image: Image, requested: Landmarks, settings: dict | None = None) -> TransferError | None:
@@ -74,7 +70,7 @@ def mouth_contrast_share(pixels: np.ndarray, points: np.ndarray, delta_e: float 
     inside = polygon_coverage(inner, box) > 0.5
     if inside.sum() < 4:
         return None
-    ring = (polygon_coverage(outer, box) > 0.9) & (polygon_coverage(inner, box) < 0.1)
+    ring = lips_ring(inner, outer, box)
     sub = linear_to_lab(np.asarray(pixels, np.float64)[box[1]:box[3], box[0]:box[2], :3])
     lips = sub[ring].mean(axis=0)
     return float((np.linalg.norm(sub[inside] - lips, axis=1) > delta_e).mean())

@@ -7,8 +7,7 @@ import numpy as np
 from facewarp.face import flame as _flame
 from facewarp.face import models
 from facewarp.face import tracking as fm
-from facewarp.face.landmarks import LOWER_LIP_INNER, UPPER_LIP_INNER
-from facewarp.face.mouth import carry_lip_residual, eye_axis, lip_indices
+from facewarp.face.mouth import carry_lip_residual, eye_axis, lip_indices, opening
 from facewarp.face.params import make_params, outputs_from_params, params_to_arrays
 from facewarp.graph import Camera, Input, InputError, Node, NodeSchema, Output, Param, RenderError, ValidationError
 from facewarp.nodes.flame_fit import MODEL_PARAMS
@@ -66,8 +65,7 @@ def _mouth_gap(model, params) -> float:
     residual = params.info.get("lip_residual")
     if residual is not None and len(residual) == len(lip_indices(scheme)):  # the tracked lips, not the model's
         pts[list(lip_indices(scheme))] += np.asarray(residual, np.float64)
-    upper, lower = (62, 66) if scheme == "ibug68" else (UPPER_LIP_INNER, LOWER_LIP_INNER)
-    return float(np.linalg.norm(pts[upper] - pts[lower]) / max(fm.inter_ocular(pts, scheme), 1e-9))
+    return opening(pts)
 
 
 class Retarget(Node):

@@ -48,11 +48,6 @@ def whole_frame(width: int, height: int) -> FaceRegion:
     return FaceRegion(np.ones((height, width), np.float32), (0, 0, width, height), float("inf"), 0.0)
 
 
-def no_region(width: int, height: int) -> FaceRegion:
-    """The region of an edit that changes nothing."""
-    return FaceRegion(np.zeros((height, width), np.float32), (0, 0, 0, 0), 0.0, 0.0)
-
-
 def face_width(points: np.ndarray) -> float:
     """The shorter side of the minimum-area rectangle around ``points`` (pixels)."""
     pts = np.asarray(points, np.float32).reshape(-1, 2)
