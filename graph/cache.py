@@ -25,11 +25,23 @@ class LRUCache:
         self.hits += 1
         return item[0]
 
-    def put(self, key: str, value: Any) -> None:
+    def take(self, key: str):
+        """``get`` and remove: the caller needs it once more, and no one after."""
+        item = self._items.pop(key, None)
+        if item is None:
+            self.misses += 1
+            return None
+        self.bytes -= item[1]
+        self.hits += 1
+        return item[0]
+
+    def put(self, key: str, value: Any, evict: bool = True) -> None:
+        """Keep ``value``, evicting the least recently used entries to make room; with ``evict``
+        False only when it fits as things are (nothing kept is dropped for it)."""
         size = nbytes_of(value)
         if key in self._items:
             self.bytes -= self._items.pop(key)[1]
-        if size > self.max_bytes:
+        if size > self.max_bytes or (not evict and self.bytes + size > self.max_bytes):
             return  # larger than the whole cache: keeping it would only evict everything
         self._items[key] = (value, size)
         self.bytes += size

@@ -20,7 +20,12 @@ from .context import Context
 from .graph import Graph
 from .schema import ANY
 
-DEFAULT_CACHE_BYTES = int(os.environ.get("FACEWARP_CACHE_MB", "2048")) * (1 << 20)
+_CACHE_MB = os.environ.get("FACEWARP_CACHE_MB")
+DEFAULT_CACHE_BYTES = int(_CACHE_MB or 2048) * (1 << 20)  # an interactive evaluator (hosts)
+# render(): the frame loop holds what it needs by itself (see Evaluator); the cache only keeps the shot
+# pass's first plates for it, so a small one does. 512 MB: five 4K RGB float plates.
+RENDER_CACHE_BYTES = int(_CACHE_MB or 512) * (1 << 20)
+RETAIN = ("lru", "need")
 
 
 @dataclass
@@ -73,6 +78,21 @@ class Evaluator:
     """Evaluates a validated graph. One instance per run keeps the cache and the results of
     sequence nodes (those live for the evaluator's lifetime, not in the LRU).
 
+    What is held, and for how long (so that a small cache never makes a node compute twice):
+        * **the working set**: every result of one top-level ``pull``/``output`` call or ``batch()``
+          block is held until it ends, whatever the cache size - within one frame no node computes
+          twice. A sequence node's ``fetch(frame)`` holds what it pulled for that frame only, so a
+          tracker pulling a whole shot of plates holds one at a time;
+        * **what the next frame needs**: ``hold_for(ctx)`` (the render loop calls it after each frame
+          with the next one) keeps the results whose hash the next frame will ask for - a still
+          image, a model - and lets the rest go;
+        * **the LRU cache** (``cache_bytes``): results for later calls, e.g. a host pulling again
+          after a parameter change. ``retain="need"`` (what ``render()`` uses) puts there only what a
+          sequence node's fetch pulled, and only while it fits without evicting anything: the first
+          frames' plates of the shot pass are then still there when the frame loop reaches them,
+          in the order it reaches them; a result taken from it by a frame is removed (it is not
+          needed again).
+
     Results are cached by node hash, so after any change (``set_param``, rewiring, another
     context, a plate replaced on disk) the next ``pull``/``output`` recomputes exactly the
     nodes whose hash changed and nothing else. Hashes are memoised only for the duration of
@@ -82,9 +102,15 @@ class Evaluator:
     the library-wide caches (loaded models).
     """
 
-    def __init__(self, graph: Graph, cache_bytes: int = DEFAULT_CACHE_BYTES):
+    def __init__(self, graph: Graph, cache_bytes: int = DEFAULT_CACHE_BYTES, retain: str = "lru"):
+        if retain not in RETAIN:
+            raise ValueError(f"retain must be one of {RETAIN}, got {retain!r}")
         self.graph = graph
         self.cache = LRUCache(cache_bytes)
+        self.retain = retain
+        self._working: list[dict[str, dict[str, Any]]] = []  # results held by the open scopes, outermost first
+        self._held: dict[str, dict[str, Any]] = {}  # results the next frame needs (hold_for)
+        self._fetching = 0  # nesting of sequence fetches
         self.stats: dict[str, NodeStats] = {name: NodeStats() for name in graph.nodes}
         self._sequence: dict[str, dict[int, dict[str, Any]]] = {}  # sequence hash -> results
         self._sequence_latest: dict[tuple, str] = {}  # (node, frames) -> its newest sequence hash
@@ -105,6 +131,7 @@ class Evaluator:
         # The memo lives only while a top-level call (or batch) runs: anything may change between.
         if self._depth == 0:
             self._hash_memo.clear()
+            self._working.append({})
         self._depth += 1
         try:
             yield
@@ -112,6 +139,18 @@ class Evaluator:
             self._depth -= 1
             if self._depth == 0:
                 self._hash_memo.clear()
+                self._working.pop()
+
+    @contextmanager
+    def _fetch_scope(self) -> Iterator[None]:
+        # What a sequence node pulls for one frame of its range is held only until it returns.
+        self._working.append({})
+        self._fetching += 1
+        try:
+            yield
+        finally:
+            self._fetching -= 1
+            self._working.pop()
 
     def forget_hashes(self) -> None:
         """Drop memoised hashes now (needed only inside a ``batch()`` after a change)."""
@@ -120,6 +159,9 @@ class Evaluator:
     def clear(self) -> None:
         """Drop cached results, sequence results and hashes: frees this evaluator's memory."""
         self.cache.clear()
+        self._held.clear()
+        for level in self._working:
+            level.clear()
         self._sequence.clear()
         self._sequence_latest.clear()
         self._hash_memo.clear()
@@ -181,13 +223,66 @@ class Evaluator:
         if node.schema.requires_sequence:
             return self._pull_sequence(name, ctx)
         key = self._hash(name, ctx)
-        cached = self.cache.get(key)
+        cached = self._lookup(key)
         if cached is not None:
             return cached
         inputs = self._inputs(name, ctx)
         outputs = self._run(name, ctx, lambda: node.bypass_outputs(inputs) if node.bypass else node.compute(ctx, inputs))
-        self.cache.put(key, outputs)
+        self._store(key, outputs)
         return outputs
+
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        for level in reversed(self._working):
+            if key in level:
+                return level[key]
+        found = self._held.get(key)
+        if found is None:
+            # a frame takes a result the shot pass left for it: it is not needed again
+            found = self.cache.take(key) if self.retain == "need" and not self._fetching else self.cache.get(key)
+        if found is not None and self._working:
+            self._working[-1][key] = found
+        return found
+
+    def _store(self, key: str, outputs: dict[str, Any]) -> None:
+        if self._working:
+            self._working[-1][key] = outputs
+        if self.retain == "lru":
+            self.cache.put(key, outputs)
+        elif self._fetching:
+            self.cache.put(key, outputs, evict=False)
+
+    def hold_for(self, ctx: Context, names: Iterable[str]) -> int:
+        """Keep, past the current scope, the results that pulling ``names`` at ``ctx`` (the next
+        frame) will ask for and that are at hand now; drop what was held before. Returns how many
+        are held. Call inside the ``batch()`` of the frame just done (its results are at hand)."""
+        with self._scope():
+            keys: set[str] = set()
+            try:
+                for name in names:
+                    self._needed_keys(name, ctx, keys)
+            except FacewarpError:
+                keys = set()  # cannot hash the next frame (e.g. a missing input): hold nothing
+        at_hand = [level for level in self._working] + [self._held]
+        held = {}
+        for key in keys:
+            for level in at_hand:
+                if key in level:
+                    held[key] = level[key]
+                    break
+        self._held = held
+        return len(held)
+
+    def _needed_keys(self, name: str, ctx: Context, keys: set[str]) -> None:
+        node = self.graph.nodes[name]
+        if node.schema.requires_sequence:
+            return  # served from the sequence results, which live as long as the evaluator
+        key = self._hash(name, ctx)
+        if key in keys:
+            return
+        keys.add(key)
+        up = self._upstream_context(name, ctx)
+        for src, _ in self.graph.inputs_of(name).values():
+            self._needed_keys(src, up, keys)
 
     def _inputs(self, name: str, ctx: Context) -> dict[str, Any]:
         up = self._upstream_context(name, ctx)
@@ -212,7 +307,8 @@ class Evaluator:
             def fetch(frame: int) -> dict[str, Any]:
                 if frame not in frames:
                     raise node.error(RenderError, f"asked for frame {frame} outside the range", frame=frame)
-                return self._inputs(name, ctx.at(frame))
+                with self._fetch_scope():
+                    return self._inputs(name, ctx.at(frame))
 
             if node.bypass:
                 compute = lambda: {f: node.bypass_outputs(fetch(f)) for f in frames}  # noqa: E731
@@ -300,4 +396,4 @@ def check_graph(graph: Graph, ctx: Context) -> None:
         raise problems[0]
 
 
-__all__ = ["Evaluator", "NodeStats", "check_graph", "ValidationError"]
+__all__ = ["DEFAULT_CACHE_BYTES", "RENDER_CACHE_BYTES", "Evaluator", "NodeStats", "check_graph", "ValidationError"]

@@ -63,6 +63,9 @@ class WritePipeline:
         self._raised = False
         self._closed = False
         self._token: contextvars.Token | None = None
+        self._submitted = 0  # writes submitted so far (each gets the next index)
+        self._done: set[int] = set()  # indices finished beyond the low-water mark
+        self._done_upto = 0  # every write with an index below this has finished
         self.seconds: dict[str, float] = {}  # node -> seconds spent in its writes
         self.counts: dict[str, int] = {}  # node -> writes done
 
@@ -85,8 +88,23 @@ class WritePipeline:
             raise
         with self._lock:
             self._futures.add(future)
-        future.add_done_callback(self._finished)
+            index = self._submitted
+            self._submitted += 1
+        future.add_done_callback(lambda f: self._finished(f, index))
         return future
+
+    @property
+    def submitted(self) -> int:
+        """Writes submitted so far: a mark to pass to :meth:`done_upto` later."""
+        with self._lock:
+            return self._submitted
+
+    def done_upto(self) -> int:
+        """How many writes, counted from the first submitted, have all finished (failed ones count
+        as finished: :meth:`check` raises them). A caller that noted ``submitted`` after a frame
+        knows the frame's files are on disk once this reaches that mark."""
+        with self._lock:
+            return self._done_upto
 
     @property
     def in_flight(self) -> int:
@@ -177,9 +195,13 @@ class WritePipeline:
             if self._error is None:
                 self._error = error
 
-    def _finished(self, future: Future) -> None:
+    def _finished(self, future: Future, index: int) -> None:
         with self._lock:
             self._futures.discard(future)
+            self._done.add(index)
+            while self._done_upto in self._done:
+                self._done.remove(self._done_upto)
+                self._done_upto += 1
         self._slots.release()
 
 

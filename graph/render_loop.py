@@ -29,8 +29,18 @@ every chunk of the shot reuses, so chunks equal a single render of the shot bit 
 it (the default) the sequence nodes are computed in memory over ``ctx.frames`` and nothing is
 written. :func:`prepare_shot` computes that file alone (a farm's first step).
 
-Stopping: ``cancel()`` is asked before every frame; when it returns True, ``render()`` raises
-:class:`RenderCancelled` (exit code 130). Any exception that escapes the frame loop (a cancel,
+Writing: writer nodes hand their files to a background :class:`~.pipeline.WritePipeline` (one
+thread, at most two writes per writer node in flight) while the next frame computes; a frame
+counts as rendered, and is reported to ``progress``, once its files are on disk. A pipeline the
+caller made active already is used instead (and drained, not closed, at the end).
+
+Holding results: the evaluator ``render()`` makes holds each frame's results until the frame is
+done and keeps for the next frame only what it will ask for (``Evaluator.hold_for``); its cache
+(``cache_bytes``, default ``RENDER_CACHE_BYTES``) only keeps the shot pass's first plates for the
+frame loop. A too-small cache never makes a node compute twice in a frame.
+
+Stopping: ``cancel()`` is asked before every frame; when it returns True, the writes of the frames
+already computed are finished and ``render()`` raises :class:`RenderCancelled` (exit code 130). Any exception that escapes the frame loop (a cancel,
 a node failure, Ctrl-C) carries the partial :class:`RenderResult` as ``exc.render_result``,
 so a caller can still report what was rendered and the timings.
 """
@@ -47,8 +57,9 @@ from facewarp.core.files import remove_stale_temps
 
 from . import shot_cache as _shot
 from .context import Context
-from .evaluate import Evaluator
+from .evaluate import RENDER_CACHE_BYTES, Evaluator
 from .graph import Graph
+from .pipeline import WritePipeline, active
 
 MODES = ("error", "overwrite", "skip")
 
@@ -343,36 +354,67 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     remove_stale_temps(p for planned in todo.outputs.values() for p in planned)  # left by a killed run
 
     if evaluator is None:
-        evaluator = Evaluator(graph, **({"cache_bytes": cache_bytes} if cache_bytes is not None else {}))
+        evaluator = Evaluator(graph, cache_bytes=RENDER_CACHE_BYTES if cache_bytes is None else cache_bytes,
+                              retain="need")
     result = RenderResult(frames=(), skipped=todo.skipped, seconds=0.0, device=ctx.device, evaluator=evaluator)
     total = len(todo.todo)
     started = time.perf_counter()
+    # Writers hand their files to background threads while the next frame computes (graph/pipeline.py).
+    # A pipeline the caller made active is used and drained, not closed.
+    own = active() is None
+    writes = WritePipeline(workers=WRITE_WORKERS, max_pending=WRITES_PENDING_PER_OUTPUT * len(graph.outputs)).start() \
+        if own else active()
     try:
         if cache_path is not None:
             result.shot_cache = _shot.prepare(graph, ctx, cache_path, evaluator, note=note)
         if progress is not None:
             progress(0, total, None, 0.0)
-        for frame in todo.todo:
+        # (frame, seconds, writes submitted by then): computed, its files maybe still being written
+        computed: list[tuple[int, float, int]] = []
+        for i, frame in enumerate(todo.todo):
             if cancel is not None and cancel():
                 result.cancelled = True
+                writes.drain()  # the frames computed before the cancel are finished, not lost
+                _report_written(result, computed, writes.submitted, started, progress, total)
                 raise RenderCancelled(f"cancelled before frame {frame}: {len(result.frames)} of {total} frame(s) rendered")
             t0 = time.perf_counter()
             fctx = ctx.at(frame)
             with evaluator.batch():  # one hashing pass for all outputs; files are read afresh each frame
                 for name in graph.outputs:
                     evaluator.pull(name, fctx)
-            elapsed = time.perf_counter() - t0
-            result.frames += (frame,)
-            result.frame_seconds[frame] = elapsed
-            result.seconds = time.perf_counter() - started
-            if progress is not None:
-                progress(len(result.frames), total, frame, elapsed)
+                if i + 1 < total:
+                    evaluator.hold_for(ctx.at(todo.todo[i + 1]), graph.outputs)
+            writes.check()
+            computed.append((frame, time.perf_counter() - t0, writes.submitted))
+            _report_written(result, computed, writes.done_upto(), started, progress, total)
+        writes.finish() if own else writes.drain()
+        _report_written(result, computed, writes.submitted, started, progress, total)
     except BaseException as exc:
+        if own:
+            writes.finish(cancel=True)
         result.seconds = time.perf_counter() - started
         exc.render_result = result  # what was done before the stop, for stats
         raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+WRITE_WORKERS = 1  # one frame's files are written while the next computes; OpenEXR compresses with its own threads
+WRITES_PENDING_PER_OUTPUT = 2  # writes held per writer node: bounds the frames kept in memory for writing
+
+
+def _report_written(result: RenderResult, computed: list[tuple[int, float, int]], written: int, started: float,
+                    progress: Progress | None, total: int) -> None:
+    """Move the frames whose files are all written (their write mark <= ``written``) from
+    ``computed`` to ``result`` and report them: a frame counts as rendered once it is on disk.
+    Its seconds are its compute time (its writes overlap the next frame's)."""
+    while computed and computed[0][2] <= written:
+        frame, elapsed, _ = computed.pop(0)
+        result.frames += (frame,)
+        result.frame_seconds[frame] = elapsed
+        result.seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(len(result.frames), total, frame, elapsed)
 
 
 __all__ = ["MODES", "OUTPUT_ROOT_ENV", "RenderPlan", "RenderResult", "frames_available", "output_problem", "resolve_output_root",

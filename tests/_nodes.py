@@ -90,3 +90,15 @@ class TestBroken(Node):
 
     def compute(self, ctx, inputs):
         raise ZeroDivisionError("boom")
+
+
+@register
+class TestStill(Node):
+    """An image that does not change with the frame (a still, a model)."""
+
+    schema = NodeSchema(type="TestStill", doc="pixels = value", outputs=(Output("image", "Image"),),
+                        params=(Param("value", "float", 0.5, "the value"),))
+
+    def compute(self, ctx, inputs):
+        _count(self.name)
+        return {"image": Image(np.full((4, 5, 3), self.param(ctx, "value"), np.float32))}

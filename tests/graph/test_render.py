@@ -104,8 +104,9 @@ def test_cancel_stops_between_frames_and_keeps_the_partial_result(tmp_path):
     done = []
     with pytest.raises(RenderCancelled) as info:
         render(writer_graph(tmp_path), Context(frames=FRAMES), progress=lambda d, t, f, s: done.append(f),
-               cancel=lambda: len(done) > 2)  # done[0] is the start call: stop after 2 frames
+               cancel=lambda: CALLS.get("src", 0) >= 2)  # stop after 2 frames were computed
     exc = info.value
+    assert done == [None, 1, 2]  # both computed frames were written (and reported) before the stop
     assert exc.exit_code == EXIT_CANCELLED == 130 and "before frame 3" in str(exc)
     assert exc.render_result.frames == (1, 2) and exc.render_result.cancelled
     assert exc.render_result.stats_json()["nodes"]["src"]["computes"] == 2
