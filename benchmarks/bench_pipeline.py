@@ -2,8 +2,8 @@
 
 Renders ``presets/grade_exr.yaml``'s graph (PlateRead -> Grade -> PlateWrite, half EXR zip) over
 ``--frames`` generated plates at ``--size`` with ``graph.render``: once writing on the frame loop's
-thread (as the render loop does today), once inside ``with WritePipeline():`` (PlateWrite hands
-its writes to a background thread and the loop computes the next frame meanwhile). Interleaved
+thread (``background_writes=False``), once as ``render()`` does by default (PlateWrite hands its
+writes to a background WritePipeline thread and the loop computes the next frame meanwhile). Interleaved
 ``--repeats`` times; prints the median seconds per frame of each and the machine's load.
 
     python benchmarks/bench_pipeline.py [--frames 6] [--size 3840x2160] [--repeats 3]
@@ -23,7 +23,6 @@ import numpy as np
 
 from facewarp.core.types import Image
 from facewarp.graph import Context, Graph, render
-from facewarp.graph.pipeline import WritePipeline
 from facewarp.imaging.plates import write_plate
 
 
@@ -40,7 +39,7 @@ def main(argv=None) -> int:
     px = np.ascontiguousarray(side[(w - h) // 2:(w - h) // 2 + h])
     frames = tuple(range(1001, 1001 + args.frames))
     load_before = os.getloadavg()
-    times: dict[str, list[float]] = {"writes on the frame loop": [], "background writes (WritePipeline)": []}
+    times: dict[str, list[float]] = {"writes on the frame loop": [], "background writes (render default)": []}
     with tempfile.TemporaryDirectory(prefix="fw_bench_pipeline_") as d:
         for f in frames:
             write_plate(os.path.join(d, f"plate.{f}.exr"), Image(px * (1 + 0.01 * (f - 1000)), ("R", "G", "B")))
@@ -55,11 +54,7 @@ def main(argv=None) -> int:
         for r in range(args.repeats + 1):  # round 0 warms the page cache and lazy imports
             for name in times:
                 t = time.perf_counter()
-                if name.startswith("background"):
-                    with WritePipeline():
-                        render(g, ctx, output_root=d)
-                else:
-                    render(g, ctx, output_root=d)
+                render(g, ctx, output_root=d, background_writes=name.startswith("background"))
                 if r:
                     times[name].append((time.perf_counter() - t) / len(frames))
     load_after = os.getloadavg()

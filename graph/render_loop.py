@@ -316,7 +316,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
            progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
            evaluator: Evaluator | None = None, cache_bytes: int | None = None,
            output_root: str | os.PathLike | None = None, inputs: Iterable[str] = (),
-           shot_cache: str | os.PathLike | bool | None = None, note: Note | None = None) -> RenderResult:
+           shot_cache: str | os.PathLike | bool | None = None, note: Note | None = None,
+           background_writes: bool = True) -> RenderResult:
     """Render every ``graph.outputs`` node over the frames.
 
     ``ctx.frames`` is the range (sequence nodes and ``${first}``/``${last}`` see it); ``frames``
@@ -327,6 +328,7 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     ``shot_cache``: True (the file beside the outputs) or a path makes the sequence nodes' results
     over ``ctx.frames`` come from that file, computed and written first when it is missing, stale,
     foreign or corrupt (``note`` gets one line saying so); see the module doc.
+    ``background_writes`` False writes each file on the calling thread before the next frame.
     Raises ValidationError/UsageError (bad graph, no outputs, no frames, an output it may not
     write), InputError (a missing input file), OutputExistsError
     (mode "error"), RenderCancelled (``cancel()`` returned True), or what a node raised.
@@ -361,8 +363,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     started = time.perf_counter()
     # Writers hand their files to background threads while the next frame computes (graph/pipeline.py).
     # A pipeline the caller made active is used and drained, not closed.
-    own = active() is None
-    writes = WritePipeline(workers=WRITE_WORKERS, max_pending=WRITES_PENDING_PER_OUTPUT * len(graph.outputs)).start() \
+    own = active() is None and background_writes
+    writes = _NoPipeline() if active() is None and not background_writes else WritePipeline(workers=WRITE_WORKERS, max_pending=WRITES_PENDING_PER_OUTPUT * len(graph.outputs)).start() \
         if own else active()
     try:
         if cache_path is not None:
@@ -397,6 +399,20 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
         raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+class _NoPipeline:
+    """What the loop calls on a pipeline, for writes made on its own thread (nothing in flight)."""
+
+    submitted = 0
+
+    def done_upto(self) -> int:
+        return 0
+
+    def check(self) -> None:
+        pass
+
+    drain = check
 
 
 WRITE_WORKERS = 1  # one frame's files are written while the next computes; OpenEXR compresses with its own threads

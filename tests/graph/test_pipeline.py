@@ -185,3 +185,21 @@ def test_start_and_finish_wire_a_loop_without_a_with_block(tmp_path):
     assert active() is None
     with pytest.raises(RuntimeError, match="closed"):
         writes.submit(bad)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_render_writes_behind_the_frame_loop_unless_asked_not_to(tmp_path, monkeypatch, background):
+    real = oiio.ImageOutput.write_image
+    threads = []
+
+    def record(self, *args):
+        threads.append(threading.current_thread().name)
+        return real(self, *args)
+
+    monkeypatch.setattr(oiio.ImageOutput, "write_image", record)
+    result = render(_graph(tmp_path), Context(frames=(1, 2, 3), device="cpu"), background_writes=background)
+    assert result.frames == (1, 2, 3) and len(threads) == 3
+    assert all(t.startswith("facewarp-write") for t in threads) == background
+    assert all(t == threading.current_thread().name for t in threads) == (not background)
+    for f in (1, 2, 3):
+        assert np.allclose(read_plate(str(tmp_path / f"out.{f:04d}.exr")).pixels, f)
