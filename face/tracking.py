@@ -14,6 +14,11 @@ Pipeline per frame (see docs/faces.md):
    pass re-centres the crop on the first pass's landmarks (MediaPipe's own tracking ROI
    rule: landmark box x 1.5) so that the mesh sees a well-framed face.
 
+Given ``around`` (landmarks where the face should be: FaceCheck's requested ones), steps 1-2 are
+skipped and step 3 starts from the crop around those landmarks; detection runs only when the mesh
+finds no face there. Only the down-scaled copy and the crops are converted to 8-bit sRGB (by a
+table that gives the same codes as ``linear_to_srgb``), never the whole plate.
+
 MediaPipe returns coordinates normalised by the input width/height with (0, 0) at the top
 left corner of the picture: ``x * W`` is therefore a continuous coordinate in the sense of
 :mod:`facewarp.core.conventions` (pixel centres at +0.5). A crop resampled by ``cv2.resize``
@@ -125,8 +130,60 @@ def to_uint8_rgb(pixels: np.ndarray, linear: bool = True) -> np.ndarray:
     rgb = px[..., :3].astype(np.float32)
     if rgb.shape[2] == 1:
         rgb = np.repeat(rgb, 3, axis=2)
-    rgb = linear_to_srgb(rgb) if linear else np.clip(rgb, 0.0, 1.0)
-    return np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8))
+    if linear:
+        return np.ascontiguousarray(_srgb_codes(rgb))
+    return np.ascontiguousarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+def _srgb_codes_direct(x: np.ndarray) -> np.ndarray:
+    """float32 linear -> uint8 sRGB codes the plain way (the reference ``_srgb_codes`` reproduces)."""
+    return (linear_to_srgb(x) * 255.0 + 0.5).astype(np.uint8)
+
+
+_SRGB_TABLES: tuple[np.ndarray, np.ndarray] | None = None
+_ONE_BUCKET = 0x3F80  # float32 bits >> 16 of 1.0: buckets 0.._ONE_BUCKET hold [0, 1]; one more for NaN
+
+
+def _srgb_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per bucket of float32 values (bits >> 16, 65536 consecutive floats in [0, 1]): the code of
+    its first value and the first value with the next code. Within a bucket (a relative width of
+    2**-7) the code rises by at most one, so ``code = lo[b] + (x >= thr[b])``; the boundary is
+    found by bisection on ``_srgb_codes_direct`` itself (the code is non-decreasing in x: checked
+    over every float32 in [0, 1] when this was written), so the result is the same, bit for bit."""
+    global _SRGB_TABLES
+    if _SRGB_TABLES is None:
+        n = _ONE_BUCKET + 1
+        start = (np.arange(n, dtype=np.uint32) << 16)
+        last = np.minimum(start + 0xFFFF, 0x3F800000).astype(np.uint32)
+        lo = _srgb_codes_direct(start.view(np.float32))
+        hi = _srgb_codes_direct(last.view(np.float32))
+        if np.any(hi.astype(np.int16) - lo > 1) or np.any(hi < lo):
+            raise RuntimeError("sRGB code table: a bucket spans more than one code step")
+        # bisection for the first value whose code exceeds lo (buckets where it stays: threshold +inf)
+        a, b = start.astype(np.int64), last.astype(np.int64)  # code(a) == lo; code(b) > lo where it rises
+        rises = hi > lo
+        for _ in range(17):
+            mid = (a + b) // 2
+            up = _srgb_codes_direct(mid.astype(np.uint32).view(np.float32)) > lo
+            a, b = np.where(up, a, mid), np.where(up, mid, b)
+        thr = np.where(rises, b.astype(np.uint32).view(np.float32), np.float32(np.inf)).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            nan_code = _srgb_codes_direct(np.array([np.nan], np.float32))[0]
+        lo = np.append(lo, np.uint8(nan_code))
+        thr = np.append(thr, np.float32(np.inf))
+        _SRGB_TABLES = (lo, thr)
+    return _SRGB_TABLES
+
+
+def _srgb_codes(x: np.ndarray) -> np.ndarray:
+    """``_srgb_codes_direct`` by table look-up: the same codes, ~8x faster (no float32 power)."""
+    lo, thr = _srgb_tables()
+    v = np.clip(x, 0.0, 1.0)
+    v += np.float32(0.0)  # -0.0 -> +0.0 (its bits would index past the table)
+    bucket = np.minimum(v.view(np.uint32) >> 16, _ONE_BUCKET + 1)  # NaN -> the last entry
+    code = lo[bucket]
+    code += v >= thr[bucket]
+    return code
 
 
 def detect_faces(rgb: np.ndarray, detect_size: int = 640, convert=None) -> list[tuple[np.ndarray, float]]:
@@ -163,16 +220,19 @@ def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, out_size: i
     ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
     iside = int(np.ceil(side + (x0 - ix0)))
     iside = max(iside, int(np.ceil(side + (y0 - iy0))))
-    canvas = np.zeros((iside, iside, 3), rgb.dtype)
-    sx0, sy0 = max(ix0, 0), max(iy0, 0)
-    sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
-    if sx1 > sx0 and sy1 > sy0:
-        canvas[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
+    if ix0 >= 0 and iy0 >= 0 and ix0 + iside <= w and iy0 + iside <= h:
+        canvas = rgb[iy0:iy0 + iside, ix0:ix0 + iside]  # inside the plate: resample a view, no copy
+    else:
+        canvas = np.zeros((iside, iside, 3), rgb.dtype)
+        sx0, sy0 = max(ix0, 0), max(iy0, 0)
+        sx1, sy1 = min(ix0 + iside, w), min(iy0 + iside, h)
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
     interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_CUBIC
     crop = cv2.resize(canvas, (out_size, out_size), interpolation=interp) if iside != out_size else canvas
     if convert is not None:
         crop = convert(crop)
-    return crop, (float(ix0), float(iy0), iside / out_size)
+    return np.ascontiguousarray(crop), (float(ix0), float(iy0), iside / out_size)
 
 
 def _mesh_on_crop(rgb, cx, cy, side, mesh_size, convert=None):
@@ -212,10 +272,39 @@ def select_face(boxes: list[tuple[np.ndarray, float]], select: str = "largest", 
     return int(np.argmax(areas))
 
 
+def _roi(points: np.ndarray) -> tuple[float, float, float]:
+    """MediaPipe's tracking ROI around landmarks: the centre of their box and 1.5 x its longer side."""
+    lo, hi = points.min(0), points.max(0)
+    c = (lo + hi) / 2
+    return float(c[0]), float(c[1]), 1.5 * float(max(hi - lo))
+
+
+def _track_around(rgb, around, mesh_size, refine, convert) -> FaceResult | None:
+    """The mesh on the crop around ``around`` (then the usual re-centred pass), no detector; None when
+    the mesh finds no face there."""
+    pts_in = np.asarray(around, np.float64)
+    pts_in = pts_in[:N_MESH_POINTS] if len(pts_in) > N_MESH_POINTS else pts_in
+    if pts_in.ndim != 2 or len(pts_in) < 3 or not np.isfinite(pts_in).all():
+        return None
+    pts, z = _mesh_on_crop(rgb, *_roi(pts_in), mesh_size, convert)
+    if pts is None:
+        return None
+    if refine:
+        pts2, z2 = _mesh_on_crop(rgb, *_roi(pts[:N_MESH_POINTS]), mesh_size, convert)
+        if pts2 is not None:
+            pts, z = pts2, z2
+    return FaceResult(pts.astype(np.float64), 0.0, None, 1, z, info={"located": "around"})
+
+
 def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
                 previous_center: np.ndarray | None = None, detect_size: int = 640, mesh_size: int = 384,
-                crop_scale: float = 1.9, refine: bool = True, linear: bool = True) -> FaceResult:
-    """Landmarks of one face on one plate (any size). See the module docstring."""
+                crop_scale: float = 1.9, refine: bool = True, linear: bool = True,
+                around: np.ndarray | None = None) -> FaceResult:
+    """Landmarks of one face on one plate (any size). See the module docstring.
+
+    ``around``: landmarks (plate pixels, mediapipe478 or any N x 2) where the face is expected: the
+    detector is skipped and the mesh runs on the crop around them (MediaPipe's own tracking ROI),
+    falling back to detection when it finds no face there. ``score`` is then 0 and ``box`` None."""
     # Work on the plate's own pixels and convert only what the networks see (the down-scaled copy
     # and the crops) to 8-bit sRGB: converting a whole 4K float plate would cost more than tracking.
     rgb = np.asarray(pixels)
@@ -225,6 +314,10 @@ def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
     if rgb.dtype not in (np.uint8, np.float32):
         rgb = rgb.astype(np.float32)
     convert = (lambda a: to_uint8_rgb(a, linear=linear)) if rgb.dtype != np.uint8 else None  # noqa: E731
+    if around is not None:
+        found = _track_around(rgb, around, mesh_size, refine, convert)
+        if found is not None:
+            return found
     boxes = detect_faces(rgb, detect_size, convert)
     k = select_face(boxes, select, index, previous_center)
     if k is None:
@@ -237,10 +330,7 @@ def track_frame(pixels: np.ndarray, *, select: str = "largest", index: int = 0,
     if pts is None:
         return FaceResult(None, 0.0, tuple(box), len(boxes), info={"reason": "mesh found no face in the crop"})
     if refine:
-        lo, hi = pts[:N_MESH_POINTS].min(0), pts[:N_MESH_POINTS].max(0)
-        c = (lo + hi) / 2
-        side2 = 1.5 * float(max(hi - lo))
-        pts2, z2 = _mesh_on_crop(rgb, c[0], c[1], side2, mesh_size, convert)
+        pts2, z2 = _mesh_on_crop(rgb, *_roi(pts[:N_MESH_POINTS]), mesh_size, convert)
         if pts2 is not None:
             pts, z = pts2, z2
     return FaceResult(pts.astype(np.float64), score, tuple(float(v) for v in box), len(boxes), z)
@@ -374,10 +464,11 @@ def _is_linear(image) -> bool:
     return str(image.colorspace).lower().startswith("lin")
 
 
-def track_image(image, p, previous_center=None) -> FaceResult:
+def track_image(image, p, previous_center=None, around=None) -> FaceResult:
     """``track_frame`` on a core ``Image`` with the tracker settings ``p`` (TRACKER_DEFAULTS' keys)."""
     return track_frame(image.pixels, select=p["select"], index=p["face_index"], previous_center=previous_center,
-                       detect_size=p["detect_size"], mesh_size=p["mesh_size"], linear=_is_linear(image))
+                       detect_size=p["detect_size"], mesh_size=p["mesh_size"], linear=_is_linear(image),
+                       around=around)
 
 
 def to_landmarks(points, score, scheme, size, found, info) -> Landmarks:

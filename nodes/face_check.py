@@ -24,7 +24,8 @@ class FaceCheck(Node):
             "largest change outside the face region (outside_change_max, with 'plate' and 'matte' connected). The figures are in the run's --report and stats; the "
             "image passes through unchanged but for the metadata key facewarp:tracking, the requested "
             "landmarks' tracking status (found/interpolated/held), which PlateWrite puts in the EXR header. "
-            "Costs one face detection per frame; 'enabled' off skips it.",
+            "Costs a face mesh per frame on the crop around the requested landmarks (a full-frame face "
+            "detection only when no face is found there); 'enabled' off skips it.",
         inputs=(Input("image", "Image", "the edited image"),
                 Input("requested", "Landmarks", "where the edit was asked to put the landmarks (mediapipe478 or "
                       "ibug68, e.g. Retarget's or ExpressionEdit's landmarks)"),
@@ -44,7 +45,8 @@ class FaceCheck(Node):
         if len(requested.points) not in (68, 478):
             raise self.error(InputError, f"requested landmarks have {len(requested.points)} points; FaceCheck "
                              "compares mediapipe478 or ibug68 (set the producer's scheme)", port="requested")
-        err = transfer_error(image, requested)
+        # The requested landmarks say where the face is: mesh the crop around them, no full-frame detector.
+        err = transfer_error(image, requested, detect=False)
         if err is None:
             events.count(NOT_REDETECTED)
         else:
