@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -203,6 +204,28 @@ def _float_to_half(data: np.ndarray) -> np.ndarray:
         return data.astype(np.float16)
 
 
+def _file_samples(pixels: np.ndarray, planes: Sequence[np.ndarray], half: bool) -> np.ndarray:
+    """What OpenImageIO is handed: H x W x C, contiguous, in the file's own sample type, with
+    ``planes`` (H x W each) appended as further channels. Each part is converted on its own and
+    the parts interleaved once in the file's type (OpenCV's merge): no float32 concatenation
+    first, and no copy at all for a contiguous float32 image without planes."""
+    if not planes:
+        return _float_to_half(pixels) if half else np.ascontiguousarray(pixels, dtype=np.float32)
+    parts = [pixels, *(p[..., None] for p in planes)]
+    if half:
+        parts = [_float_to_half(p) for p in parts]
+    try:
+        import cv2
+
+        if sum(p.shape[2] for p in parts) > 512:  # OpenCV's most channels (CV_CN_MAX)
+            raise ImportError
+        if half:  # 16-bit words: merge moves them unchanged
+            return cv2.merge([p.view(np.uint16) for p in parts]).view(np.float16)
+        return cv2.merge([np.asarray(p, np.float32) for p in parts])
+    except ImportError:
+        return np.concatenate(parts, axis=2, dtype=np.float16 if half else np.float32)
+
+
 def read_plate(path: str, channels: str = "auto", colorspace: str = "auto", nonfinite: str = "error") -> Image:
     """Read one image file as a linear float32 ``Image`` over its display window.
 
@@ -327,16 +350,28 @@ def make_folder(directory: str, for_file: str) -> None:
 
 def write_plate(path: str, image: Image, *, pixel_type: str = "half", compression: str = "zip",
                 bit_depth: int = 0, colorspace: str = "auto", overwrite: bool = False,
-                metadata: bool = True) -> str:
-    """Write ``image`` atomically. Returns the final path."""
+                metadata: bool = True, extra: Sequence[tuple[str, np.ndarray]] = ()) -> str:
+    """Write ``image`` atomically. Returns the final path.
+
+    ``extra``: (name, H x W plane) pairs written as further channels after the image's own (a
+    matte beside the picture), stored like them; an EXR gets them without the image being
+    concatenated with them first."""
     ext = _ext(path)
     if ext not in WRITE_FORMATS:
         raise InputError(f"cannot write '{ext}' files (supported: {', '.join(sorted(WRITE_FORMATS))})", file=path)
     if not overwrite and os.path.exists(path):
         raise OutputExistsError("exists (use --overwrite to replace it or --skip-existing to keep it)", file=path)
+    planes = [np.asarray(plane) for _, plane in extra]
+    for (name, _), plane in zip(extra, planes):
+        if plane.shape != (image.height, image.width):
+            raise InputError(f"channel {name} is {'x'.join(map(str, plane.shape[::-1]))}, the image "
+                             f"{image.width}x{image.height}", file=path)
     make_folder(os.path.dirname(path) or ".", path)
     pixels = image.pixels
-    channels = list(image.channels)
+    channels = [*image.channels, *(name for name, _ in extra)]
+    if planes and ext != ".exr":  # encoded below like the image's own channels
+        pixels = np.concatenate([pixels, *(np.asarray(p, np.float32)[..., None] for p in planes)], axis=2)
+        planes = []
     if ext == ".exr":
         fmt, transfer = (oiio.HALF if pixel_type == "half" else oiio.FLOAT), "linear"
     else:
@@ -395,7 +430,7 @@ def write_plate(path: str, image: Image, *, pixel_type: str = "half", compressio
                 spec.attribute(key, value)
     # Hand OpenImageIO the file's own sample type where that is half (its float -> half
     # conversion is slower than OpenCV's, see _float_to_half); it compresses with its threads.
-    data = _float_to_half(pixels) if fmt == oiio.HALF else np.ascontiguousarray(pixels, dtype=np.float32)
+    data = _file_samples(pixels, planes, fmt == oiio.HALF)
     with atomic_output(path, overwrite) as tmp:
         out = oiio.ImageOutput.create(tmp)
         if out is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from facewarp.core.errors import FacewarpError, cut
 from facewarp.graph import Input, InputError, Node, NodeSchema, Output, Param, ValidationError, pipeline
 from facewarp.imaging.plates import WRITE_FORMATS, write_plate
@@ -70,11 +68,14 @@ class PlateWrite(Node):
         if ctx.write_mode == "skip" and os.path.exists(path):
             return {"image": inputs["image"]}
         image = inputs["image"]
-        if inputs.get("matte") is not None:
-            image = self._with_matte(ctx, path, image, inputs["matte"].alpha)
+        # The matte goes to write_plate as a plane of its own: it is merged with the picture
+        # once, in the file's sample type, by whoever writes (a background writer when a
+        # render loop runs one), never concatenated as float32 here on the frame loop.
+        extra = () if inputs.get("matte") is None else \
+            ((MATTE_CHANNEL, self._matte(ctx, path, image, inputs["matte"].alpha)),)
         options = dict(pixel_type=self.param(ctx, "exr_pixel_type"), compression=self.param(ctx, "exr_compression"),
                        bit_depth=self.param(ctx, "bit_depth"), colorspace=self.param(ctx, "colorspace"),
-                       overwrite=ctx.write_mode == "overwrite", metadata=self.param(ctx, "metadata"))
+                       overwrite=ctx.write_mode == "overwrite", metadata=self.param(ctx, "metadata"), extra=extra)
         writes = pipeline.active()
         if writes is not None:  # a render loop writing in the background: hand the write over
             writes.submit(write_plate, path, image, node=self.name, node_type=self.schema.type, file=path,
@@ -87,12 +88,12 @@ class PlateWrite(Node):
             raise
         return {"image": inputs["image"]}
 
-    def _with_matte(self, ctx, path, image, alpha):
+    def _matte(self, ctx, path, image, alpha):
+        """The matte's plane, checked: an EXR only, the image's size."""
         if os.path.splitext(path)[1].lower() != ".exr":
             raise self.error(InputError, "a matte can only be written into an EXR (it is an extra channel)",
                              port="matte", file=path, frame=ctx.frame)
         if alpha.shape != (image.height, image.width):
             raise self.error(InputError, f"matte is {alpha.shape[1]}x{alpha.shape[0]}, image {image.width}x"
                              f"{image.height}", port="matte", frame=ctx.frame)
-        pixels = np.concatenate([image.pixels, alpha[..., None]], axis=2)
-        return image.with_pixels(pixels, (*image.channels, MATTE_CHANNEL))
+        return alpha
