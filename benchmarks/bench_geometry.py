@@ -39,6 +39,7 @@ from facewarp.kernels import reswarp as rw
 from facewarp.kernels.sampling import area_downsample, resample_field, warp_bilinear
 from facewarp.warping.landmark import landmark_warp
 from facewarp.warping.mesh import render_displacement
+from facewarp.warping.region import FEATHER, GROW
 
 W, H = 3840, 2160
 
@@ -150,9 +151,11 @@ def main(argv=None) -> int:
     std = np.ones(len(dst_lm))
 
     def tri_warp(jitter=False):  # exactly the TriangleWarp node's work (triangulation, fold-over check, warp, maps)
+        # in the node's default face-region mode (region=(grow, feather)): the field and the warp in the
+        # region's box only, the plate copied outside it
         if jitter:
-            return landmark_warp(plate, src_jit, dst_jit, std, 8, device=dev)
-        return landmark_warp(plate, src_lm, dst_lm, std, 8, device=dev)
+            return landmark_warp(plate, src_jit, dst_jit, std, 8, device=dev, region=(GROW, FEATHER))
+        return landmark_warp(plate, src_lm, dst_lm, std, 8, device=dev, region=(GROW, FEATHER))
 
     ops = {
         "cv2.remap, in process": lambda: cv2.remap(plate, map_x, map_y, cv2.INTER_LINEAR,

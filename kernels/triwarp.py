@@ -11,6 +11,12 @@ rule as ``raster``), with barycentrics ``l`` of ``p`` in the target triangle:
 Pixels no triangle covers keep the identity (field 0, image = source pixel, attrs 0) and
 ``tri_id = -1``. ``flipped`` marks triangles whose source image has the opposite orientation
 to the target one (fold-overs) or zero area: the caller decides how to report them.
+
+Confined to a region (TriangleWarp's face mode): ``triangle_field`` computes the same field,
+attrs and ids in a pixel box only, and ``triangle_warp_confined`` also scales them by the
+region's matte and samples the picture in the box only, in one pass (the plate copied
+elsewhere) - bit-identical on the CPU to the full-frame kernel cropped, confined and
+re-warped in the box, at a fraction of the full-frame work.
 """
 
 from __future__ import annotations
@@ -104,6 +110,167 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
                              tri_id, qxs, qys, idx, wx, wy, Trow)
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, F, A, T, Trow):
+    """Row ``i`` (frame coordinates) of the window ``[x0, x0 + bw) x [y0, ...)``: the field,
+    attrs and triangle ids of ``_triwarp_row`` with the same arithmetic (bit-identical), no
+    image; field and attrs times ``scale`` (window-sized; 0 x 0: none) when given. ``F``, ``A``
+    and ``T`` may be views into larger arrays."""
+    bw = Trow.shape[0]
+    py = i + 0.5
+    fpy = np.float32(py)
+    r = i - y0
+    scaled = scale.shape[0] > 0
+    one = np.float32(1.0)
+    for j in range(bw):
+        Trow[j] = -1
+    for c in range(counts[i], counts[i + 1]):
+        t = tris[c]
+        j0, j1 = _span(vx, vy, area, owned, t, i, x0 + bw)
+        j0 = max(j0, x0)
+        qxr = qplane[t, 0, 1] * py + qplane[t, 0, 2]
+        qyr = qplane[t, 1, 1] * py + qplane[t, 1, 2]
+        qxx = qplane[t, 0, 0]
+        qyx = qplane[t, 1, 0]
+        for j in range(j0, j1 + 1):
+            jj = j - x0
+            if Trow[jj] >= 0 and Trow[jj] < t:
+                continue  # overlapping input triangulation: the lowest index wins
+            px = j + 0.5
+            Trow[jj] = t
+            m = scale[r, jj] if scaled else one  # (a float32 product by 1 is exact)
+            F[r, jj, 0] = (np.float32(qxx * px + qxr) - np.float32(px)) * m
+            F[r, jj, 1] = (np.float32(qyx * px + qyr) - fpy) * m
+            for k in range(nk):
+                A[r, jj, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2]) * m
+    for jj in range(bw):
+        if Trow[jj] < 0:
+            F[r, jj, 0] = 0.0
+            F[r, jj, 1] = 0.0
+            for k in range(nk):
+                A[r, jj, k] = 0.0
+    if T.shape[0] > 0:
+        for jj in range(bw):
+            T[r, jj] = Trow[jj]
+
+
+@njit(parallel=True, cache=True)
+def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
+    bh, bw = field.shape[0], field.shape[1]
+    nk = aplane.shape[1]
+    for t in prange(row_tasks(bh)):
+        Trow = np.empty(bw, np.int32)
+        for r in task_rows(t, bh):
+            if nk == 2:  # literal count (the normalised map): unrolled loop
+                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
+                              out_attrs, tri_id, Trow)
+            else:
+                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
+                              out_attrs, tri_id, Trow)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out, field,
+                          out_attrs, tri_id):
+    """``_trifield_cpu`` (the scaled field in the window) and, in the same pass, the picture:
+    ``out`` (a copy of ``src``) gets the bilinear sample of ``src`` through the scaled field
+    wherever that is not exactly (0, 0) - the arithmetic of ``warp_in_region`` (the box's
+    field shifted by the box corner, then ``sampling._warp_row``), so the same pixels."""
+    bh, bw = field.shape[0], field.shape[1]
+    sh, sw, nc = src.shape
+    S = src.reshape(-1)
+    nk = aplane.shape[1]
+    fx0 = np.float32(x0)
+    fy0 = np.float32(y0)
+    for t in prange(row_tasks(bh)):
+        Trow = np.empty(bw, np.int32)
+        qxs = np.empty(bw, np.float32)
+        qys = np.empty(bw, np.float32)
+        idx = np.empty(bw, np.int64)
+        wx = np.empty(bw, np.float32)
+        wy = np.empty(bw, np.float32)
+        O = np.empty(bw * nc + 16, np.float32)  # slack for the 4-pixel vector stores
+        for r in task_rows(t, bh):
+            if nk == 2:  # literal count (the normalised map): unrolled loop
+                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
+                              out_attrs, tri_id, Trow)
+            else:
+                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
+                              out_attrs, tri_id, Trow)
+            fr = np.float32(r)
+            for jj in range(bw):  # warp_in_region: field + box corner, then (j + 0.5) + d - 0.5
+                qxs[jj] = np.float32(jj) + (field[r, jj, 0] + fx0)
+                qys[jj] = fr + (field[r, jj, 1] + fy0)
+            if nc == 3:  # literal channel count: unrolled
+                prep_row(qxs, qys, bw, sw, sh, 3, idx, wx, wy)
+                gather_row(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
+            else:
+                prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
+                gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
+            i = y0 + r
+            for jj in range(bw):
+                if field[r, jj, 0] != 0 or field[r, jj, 1] != 0:  # a still pixel keeps the plate's own
+                    for k in range(nc):
+                        out[i, x0 + jj, k] = O[jj * nc + k]
+
+
+def triangle_warp_confined(image, dst_xy, src_xy, faces, window, scale, attrs=None, border: str = "clamp",
+                           device: str = "auto", want_ids: bool = True):
+    """The piecewise-affine warp confined to a region: the field of :func:`triangle_field` in
+    the box ``window`` times ``scale`` (the region's matte over the box), 0 elsewhere, and
+    ``image`` warped through it inside the box only; every other pixel, and every pixel whose
+    scaled field is exactly (0, 0), is the input's own, bit for bit. Exactly
+    ``triangle_field(..., scale=scale, full_frame=True)`` then ``region.warp_in_region``, in
+    one pass on the CPU (float32 H x W x C pictures; others, and CUDA, take those two steps).
+    Returns full-frame ``(warped, field, attrs, tri_id or None)``; tri_id is -1 outside the box."""
+    from .sampling import warp_bilinear
+
+    img = np.asarray(image)
+    h, w = img.shape[:2]
+    field, out_attrs, tri_id = None, None, None
+    x0, y0, x1, y1 = (int(v) for v in window)
+    fused = not use_cuda(device) and img.dtype == np.float32 and img.ndim == 3 and x1 > x0 and y1 > y0
+    if not fused:
+        field, out_attrs, tri_id = triangle_field(dst_xy, src_xy, faces, w, h, attrs=attrs, window=window,
+                                                  device=device, want_ids=want_ids, scale=scale, full_frame=True)
+        out = np.array(img, copy=True)  # the one full-frame copy: the plate outside the box
+        if x1 > x0 and y1 > y0:
+            box = field[y0:y1, x0:x1]
+            warped = warp_bilinear(img, box + np.array([x0, y0], np.float32), border, device=device)
+            moving = (box[..., 0] != 0) | (box[..., 1] != 0)
+            np.copyto(out[y0:y1, x0:x1], warped.astype(out.dtype, copy=False),
+                      where=moving.reshape(moving.shape + (1,) * (out.ndim - 2)))
+        return out, field, out_attrs, tri_id
+    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
+    src = np.ascontiguousarray(src_xy, np.float64)
+    faces = np.ascontiguousarray(faces, np.int64)
+    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
+    if attrs.ndim == 1:
+        attrs = attrs[:, None]
+    if src.shape != dst.shape or attrs.shape[0] != len(dst):
+        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    if not (0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h):
+        raise ValueError(f"window {window} is not inside the {w} x {h} frame")
+    bw, bh = x1 - x0, y1 - y0
+    scale = np.ascontiguousarray(scale, np.float32)
+    if scale.shape != (bh, bw):
+        raise ValueError(f"scale must be the window's size {(bh, bw)}, got {scale.shape}")
+    src_img = np.ascontiguousarray(img)
+    out = np.array(src_img, copy=True)  # the one full-frame copy: the plate outside the box
+    field = np.zeros((h, w, 2), np.float32)  # calloc'd: the pages outside the box are never written here
+    out_attrs = np.zeros((h, w, attrs.shape[1]), np.float32)
+    tri_id = np.full((h, w), -1, np.int32) if want_ids else None
+    box = (slice(y0, y1), slice(x0, x1))
+    vx, vy, area, owned, counts, tris = _prepare(dst, faces, 0, x1, y1)
+    qplane = _planes(vx, vy, area, faces, src)
+    aplane = _planes(vx, vy, area, faces, attrs)
+    with cpu_threads(bw * bh):
+        _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src_img,
+                              border_code(border), out, field[box], out_attrs[box],
+                              tri_id[box] if want_ids else np.empty((0, 0), np.int32))
+    return out, field, out_attrs, tri_id
+
+
 def flipped_triangles(dst_xy, src_xy, faces) -> np.ndarray:
     """Boolean per triangle: the source triangle is degenerate or has the opposite
     orientation to the target one (a fold-over of the piecewise-affine map)."""
@@ -150,12 +317,69 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
     return (out[..., 0] if squeeze else out), field, out_attrs, (tri_id if want_ids else None)
 
 
-def _triwarp_cuda(img, dst, src, faces, attrs, mode, want_ids=True):
+def triangle_field(dst_xy, src_xy, faces, width: int, height: int, attrs=None, window=None, device: str = "auto",
+                   want_ids: bool = True, scale=None, full_frame: bool = False):
+    """The backward field, interpolated attrs and triangle ids of :func:`triangle_warp` (same
+    coverage and arithmetic: the same values, bit for bit on the CPU) in the pixel box
+    ``window = (x0, y0, x1, y1)`` (end exclusive, inside the ``width`` x ``height`` frame; None:
+    the whole frame) only, and no image: what a warp confined to a region needs, without the
+    full-frame work. ``scale``: an optional box-sized multiplier of the field and attrs (a
+    region's matte: ``field * scale`` in float32, as ``region.confine`` computes it).
+    Returns ``(field h x w x 2, attrs h x w x K, tri_id h x w or None)`` of the box, or with
+    ``full_frame`` of the whole frame: 0 (and tri_id -1) outside the box."""
+    x0, y0, x1, y1 = (0, 0, width, height) if window is None else (int(v) for v in window)
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+        raise ValueError(f"window {window} is not inside the {width} x {height} frame")
+    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
+    src = np.ascontiguousarray(src_xy, np.float64)
+    faces = np.ascontiguousarray(faces, np.int64)
+    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
+    if attrs.ndim == 1:
+        attrs = attrs[:, None]
+    if src.shape != dst.shape or attrs.shape[0] != len(dst):
+        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    bw, bh = x1 - x0, y1 - y0
+    scale = np.zeros((0, 0), np.float32) if scale is None else np.asarray(scale, np.float32)
+    if scale.size and scale.shape != (bh, bw):
+        raise ValueError(f"scale must be the window's size {(bh, bw)}, got {scale.shape}")
+    oh, ow = (height, width) if full_frame else (bh, bw)
+    # zeros: calloc'd, so the pages outside the box are never written here
+    field = np.zeros((oh, ow, 2), np.float32)
+    out_attrs = np.zeros((oh, ow, attrs.shape[1]), np.float32)
+    tri_id = np.full((oh, ow), -1, np.int32) if want_ids else None
+    ox, oy = (x0, y0) if full_frame else (0, 0)
+    box = (slice(oy, oy + bh), slice(ox, ox + bw))
+    if bw == 0 or bh == 0:
+        return field, out_attrs, tri_id
+    if use_cuda(device):
+        # the full-frame kernels with a blank one-channel picture on the device, cropped
+        # (a GPU computes the whole frame's field in well under a millisecond)
+        _, f, a, t = _triwarp_cuda(None, dst, src, faces, attrs, 0, want_ids, (height, width))
+        crop = (slice(y0, y1), slice(x0, x1))
+        f, a = f[crop], a[crop]
+        if scale.size:
+            f, a = f * scale[..., None], a * scale[..., None]
+        field[box], out_attrs[box] = f, a
+        if want_ids:
+            tri_id[box] = t[crop]
+        return field, out_attrs, tri_id
+    vx, vy, area, owned, counts, tris = _prepare(dst, faces, 0, x1, y1)
+    qplane = _planes(vx, vy, area, faces, src)
+    aplane = _planes(vx, vy, area, faces, attrs)
+    ids = tri_id[box] if want_ids else np.empty((0, 0), np.int32)
+    with cpu_threads(bw * bh):
+        _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, np.ascontiguousarray(scale),
+                      field[box], out_attrs[box], ids)
+    return field, out_attrs, tri_id
+
+
+def _triwarp_cuda(img, dst, src, faces, attrs, mode, want_ids=True, size=None):
+    """``img`` None: a blank one-channel ``size`` = (h, w) picture on the device (field only)."""
     import cupy as cp
 
-    h, w, c = img.shape
+    h, w, c = img.shape if img is not None else (*size, 1)
     nt = len(faces)
-    d_img = cp.asarray(img)
+    d_img = cp.asarray(img) if img is not None else cp.zeros((h, w, 1), cp.float32)
     d_dst, d_src = cp.asarray(dst), cp.asarray(src)
     d_faces = cp.asarray(faces.astype(np.int32))
     d_attrs = cp.asarray(attrs)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import Delaunay
 
-from facewarp.kernels.triwarp import flipped_triangles, triangle_warp
-from facewarp.warping.region import FEATHER, GROW, FaceRegion, confine, face_region, warp_in_region, whole_frame
+from facewarp.kernels.triwarp import flipped_triangles, triangle_warp, triangle_warp_confined
+from facewarp.warping.region import FEATHER, GROW, FaceRegion, face_region, whole_frame
 
 BORDER_POINTS = 8  # default anchors per frame side (TriangleWarp's border_points)
 MIN_STD = 0.5  # default floor of the per-landmark std, pixels (LandmarkSpread's min_std)
@@ -78,16 +78,21 @@ def landmark_warp(pixels: np.ndarray, src: np.ndarray, dst: np.ndarray, std: np.
     flipped = flipped_triangles(pts, src_all, faces)
     if on_foldover is not None and flipped.any():
         on_foldover(flipped)
-    warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border, device=device,
-                                                want_ids=bool(flipped.any()))
+    want_ids = bool(flipped.any())
     if region is None:
+        warped, field, norm, tri_id = triangle_warp(pixels, pts, src_all, faces, attrs=disp, border=border,
+                                                    device=device, want_ids=want_ids)
         return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped, whole_frame(w, h))
+    # the region depends on the points only: find it first, then compute the field in its box
+    # only (no full-frame warp: the picture is sampled once, inside the box, through the
+    # confined field); outside the box the field and the normalised map are 0 and tri_id -1
     moved = float(np.linalg.norm(dst - src_all[:n], axis=1).max(initial=0.0))
     reg = face_region(np.concatenate([src_all[:n], dst]), w, h, grow=region[0], feather=region[1],
                       max_displacement=moved)
-    field = confine(field, reg)
-    norm = confine(norm, reg)
-    warped = warp_in_region(pixels, field, reg, border, device)
+    x0, y0, x1, y1 = reg.box
+    warped, field, norm, tri_id = triangle_warp_confined(pixels, pts, src_all, faces, reg.box,
+                                                         reg.matte[y0:y1, x0:x1], attrs=disp, border=border,
+                                                         device=device, want_ids=want_ids)
     return LandmarkWarpResult(warped, field, norm, tri_id, flipped, faces, dropped, reg)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numba import njit
 
 from facewarp.kernels.sampling import warp_bilinear
 
@@ -81,14 +82,35 @@ def face_region(points: np.ndarray, width: int, height: int, *, grow: float = GR
     cv2.fillConvexPoly(outside, np.round(hull * 16).astype(np.int32), 0, lineType=cv2.LINE_8, shift=4)
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     fade = max(feather, 1e-6) * margin
-    t = np.clip((margin - dist) / fade, 0.0, 1.0)
-    matte[y0:y1, x0:x1] = t * t * (3.0 - 2.0 * t)
-    nz = np.argwhere(matte[y0:y1, x0:x1] > 0)  # the matte is zero outside the box: search the box only
-    if len(nz) == 0:
+    nz = _smoothstep_into(dist, np.float32(margin), np.float32(fade), matte[y0:y1, x0:x1])
+    if nz[0] > nz[1]:
         return FaceRegion(matte, (0, 0, 0, 0), margin, fw)
-    (by0, bx0), (by1, bx1) = nz.min(axis=0) + (y0, x0), nz.max(axis=0) + (y0 + 1, x0 + 1)
-    return FaceRegion(matte, (int(bx0), int(by0), int(bx1), int(by1)), margin, fw)
+    return FaceRegion(matte, (x0 + int(nz[2]), y0 + int(nz[0]), x0 + int(nz[3]) + 1, y0 + int(nz[1]) + 1), margin, fw)
 
+
+@njit(cache=True)
+def _smoothstep_into(dist, margin, fade, out):
+    """``out = t * t * (3 - 2 t)``, ``t = clip((margin - dist) / fade, 0, 1)`` in float32 (the
+    operations numpy does for that expression, in one pass), and the first and last rows and
+    columns where it is > 0: ``(r0, r1, c0, c1)``, r0 > r1 when it is 0 everywhere."""
+    h, w = dist.shape
+    r0, r1, c0, c1 = h, -1, w, -1
+    zero, one, two, three = np.float32(0.0), np.float32(1.0), np.float32(2.0), np.float32(3.0)
+    for i in range(h):
+        for j in range(w):
+            t = (margin - dist[i, j]) / fade
+            t = min(max(t, zero), one)
+            v = t * t * (three - two * t)
+            out[i, j] = v
+            if v > 0:
+                if i < r0:
+                    r0 = i
+                r1 = i
+                if j < c0:
+                    c0 = j
+                if j > c1:
+                    c1 = j
+    return r0, r1, c0, c1
 
 def confine(field: np.ndarray, region: FaceRegion) -> np.ndarray:
     """``field`` (H x W x 2) times the region's matte: exactly zero outside the region."""
@@ -99,14 +121,20 @@ def confine(field: np.ndarray, region: FaceRegion) -> np.ndarray:
     return out
 
 
+def _still(field: np.ndarray, ndim: int) -> np.ndarray:
+    """Where ``field`` is exactly (0, 0), shaped to broadcast over an image of ``ndim`` dims."""
+    still = (field[..., 0] == 0) & (field[..., 1] == 0)
+    return still.reshape(still.shape + (1,) * (ndim - 2))
+
+
 def keep_still_pixels(warped: np.ndarray, image: np.ndarray, field: np.ndarray) -> np.ndarray:
     """``warped`` with the input pixels put back, bit for bit, wherever ``field`` is exactly
     (0, 0): a zero displacement means "this pixel does not move", whatever the sampler's rounding."""
-    still = (field[..., 0] == 0) & (field[..., 1] == 0)
+    still = _still(field, np.ndim(warped))
     if not still.any():
         return warped
     out = np.array(warped, copy=True)
-    out[still] = image[still]
+    np.copyto(out, image, where=still)
     return out
 
 
@@ -114,11 +142,13 @@ def warp_in_region(pixels: np.ndarray, field: np.ndarray, region: FaceRegion, bo
                    device: str = "auto") -> np.ndarray:
     """``pixels`` warped through ``field`` (already confined) inside the region's box only; every
     other pixel, and every pixel whose displacement is exactly zero, is the input's own."""
-    out = np.array(pixels, copy=True)
+    out = np.array(pixels, copy=True)  # the one full-frame copy: the plate outside the box
     x0, y0, x1, y1 = region.box
     if x1 > x0:
         # the sampler puts the box's pixel (0, 0) at the frame origin: shift the field by the box corner
         sub = field[y0:y1, x0:x1] + np.array([x0, y0], np.float32)
         warped = warp_bilinear(pixels, sub, border, device=device)
-        out[y0:y1, x0:x1] = keep_still_pixels(warped, pixels[y0:y1, x0:x1], field[y0:y1, x0:x1])
+        # the still pixels keep the copy's (the plate's own) values: write only the moving ones
+        np.copyto(out[y0:y1, x0:x1], warped.astype(out.dtype, copy=False),
+                  where=~_still(field[y0:y1, x0:x1], out.ndim))
     return out

@@ -17,7 +17,7 @@ import pytest
 from facewarp.kernels import reswarp as rw
 from facewarp.kernels.raster import rasterize
 from facewarp.kernels.sampling import reduce_octave, warp_bilinear
-from facewarp.kernels.triwarp import triangle_warp
+from facewarp.kernels.triwarp import triangle_field, triangle_warp, triangle_warp_confined
 
 _NO_EMULATOR = emu.available()
 
@@ -149,6 +149,36 @@ def test_triwarp_parity():
     g2 = triangle_warp(img, dst, src, faces, attrs=attrs, device="cuda", want_ids=False)
     assert g2[3] is None
     np.testing.assert_array_equal(g2[0], g[0])
+
+
+def test_confined_triwarp_parity():
+    # the face-region warp (field in the region's box only, times its matte; the picture
+    # sampled in the box only): the CUDA path (full-frame kernels on a blank picture, cropped,
+    # then the device sampler in the box) against the fused CPU kernel
+    from scipy.spatial import Delaunay
+
+    rng = np.random.default_rng(4)
+    img = rng.random((240, 320, 3), dtype=np.float32)
+    dst = np.concatenate([rng.uniform(100, 220, (60, 2)) * [1, 0.75], [[0, 0], [320, 0], [0, 240], [320, 240]]])
+    src = dst + rng.normal(0, 2, dst.shape)
+    src[-4:] = dst[-4:]
+    faces = Delaunay(dst).simplices
+    attrs = rng.normal(0, 1, (len(dst), 2))
+    box = (70, 40, 250, 200)
+    matte = rng.random((160, 180)).astype(np.float32)
+    matte[:, :20] = 0  # still pixels: the plate's own on both paths
+    g = triangle_warp_confined(img, dst, src, faces, box, matte, attrs=attrs, device="cuda")
+    c = triangle_warp_confined(img, dst, src, faces, box, matte, attrs=attrs, device="cpu")
+    np.testing.assert_array_equal(g[3], c[3])
+    for a, b in zip(g[:3], c[:3]):
+        close(a, b)
+    outside = np.ones((240, 320), bool)
+    outside[40:200, 70:250] = False
+    outside[40:200, 70:90] = True
+    assert np.array_equal(g[0][outside], img[outside]) and not g[1][outside].any()
+    gf = triangle_field(dst, src, faces, 320, 240, attrs=attrs, window=box, device="cuda", want_ids=False)
+    close(gf[0] * matte[..., None], c[1][40:200, 70:250])  # the unscaled field of the box, times the matte
+    assert gf[2] is None
 
 
 def test_the_gpu_benchmark_runs_end_to_end(monkeypatch, capsys):

@@ -81,7 +81,9 @@ def test_foldovers_are_detected_and_reported(monkeypatch):
 
     warps = []
     real_warp = tw_node.triangle_warp
+    real_confined = tw_node.triangle_warp_confined  # the face-region path: the region's box only
     monkeypatch.setattr(tw_node, "triangle_warp", lambda *a, **k: warps.append(1) or real_warp(*a, **k))
+    monkeypatch.setattr(tw_node, "triangle_warp_confined", lambda *a, **k: warps.append(1) or real_confined(*a, **k))
     img = astronaut()[:200, :200]
     dst = np.array([[80.0, 80.0], [120.0, 80.0], [100.0, 120.0], [100.0, 95.0]])
     src = dst.copy()
