@@ -447,9 +447,11 @@ class FlameLayer:
         torch = self.torch
         B = pose.shape[0]
         nJ = pose.shape[1]
-        shape = shape.expand(B, -1)
-        v = self.v_template[None] + (shape @ self.shapedirs.T + expr @ self.exprdirs.T).reshape(B, -1, 3)
-        J = self.J_template[None] + (shape @ self.J_shapedirs.T + expr @ self.J_exprdirs.T).reshape(B, nJ, 3)
+        # one identity for the batch (shape 1 x S) is blended once and broadcast over the batch
+        v = self.v_template[None] + ((shape @ self.shapedirs.T).reshape(-1, len(self.v_template), 3)
+                                     + (expr @ self.exprdirs.T).reshape(B, -1, 3))
+        J = self.J_template[None] + ((shape @ self.J_shapedirs.T).reshape(-1, nJ, 3)
+                                     + (expr @ self.J_exprdirs.T).reshape(B, nJ, 3))
         R = rodrigues(pose)  # B x J x 3 x 3
         eye = torch.eye(3, dtype=self.dtype, device=self.device)
         feat = (R[:, 1:] - eye).reshape(B, -1)
@@ -466,10 +468,12 @@ class FlameLayer:
         Rw = torch.stack(Rs, 1)  # B J 3 3
         tw = torch.stack(ts, 1)  # B J 3 (posed joint positions)
         trel = tw - mv(Rw, J)
-        A = torch.cat([Rw.reshape(B, nJ, 9), trel], -1)  # B J 12
-        Av = (self.weights @ A)  # B V 12
-        Rv = Av[..., :9].reshape(B, -1, 3, 3)
-        verts = mv(Rv, v) + Av[..., 9:]
+        # linear blend skinning as sum_j w_vj (R_j v + t_j): every joint moves all vertices (one
+        # batched matmul), then the weighted sum; cheaper, forward and backward, than blending
+        # per-vertex 3x3 matrices (reductions over a trailing axis of 3 are slow in torch)
+        M = Rw.permute(0, 3, 1, 2).reshape(B, 3, nJ * 3)  # M[b, k, 3j + c] = Rw[b, j, c, k]
+        P = (v @ M).reshape(B, -1, nJ, 3) + trel[:, None]  # B V J 3: R_j v + t_j
+        verts = (P * self.weights[None, :, :, None]).sum(2)
         return verts, tw
 
     __call__ = forward
