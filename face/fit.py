@@ -18,8 +18,9 @@ the optimisation per shot, as classic 3DMM trackers do):
     (forward-difference Jacobian, one batched model evaluation) warm-started from the previous
     frame's solution.
 
-Nothing here may import torch._dynamo (``torch.optim`` optimizers, ``torch.func``/vmap and
-forward-mode AD all do, on first use): that import costs seconds in every render task.
+The identity stage uses ``torch.optim.LBFGS``, whose first use imports torch._dynamo (~2-4 s per
+process); a farm pays it once per shot (the shot cache step), not per render task. The Jacobian
+below avoids ``torch.func``/vmap, which would import it again elsewhere.
 """
 
 from __future__ import annotations
@@ -98,154 +99,6 @@ def rigid_init(model_pts: np.ndarray, target: np.ndarray, w: np.ndarray):
     s = float(S.mean())
     R = np.vstack([R2, np.cross(R2[0], R2[1])])
     return s, R
-
-
-# -- L-BFGS ------------------------------------------------------------------------------------
-# The arithmetic of ``torch.optim.LBFGS.step`` (torch 2.x, BSD-3-Clause: lr=1, strong-Wolfe line
-# search) on one flat variable. The optimizer class is not used because creating one imports
-# torch._dynamo (seconds, paid by every render task that fits a face).
-
-def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
-    if bounds is not None:
-        xmin_bound, xmax_bound = bounds
-    else:
-        xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1 ** 2 - g1 * g2
-    if d2_square >= 0:
-        d2 = d2_square.sqrt()
-        if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-        else:
-            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-        return min(max(min_pos, xmin_bound), xmax_bound)
-    return (xmin_bound + xmax_bound) / 2.0
-
-
-def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
-    d_norm = d.abs().max()
-    g = g.clone()
-    f_new, g_new = obj_func(x, t, d)
-    ls_func_evals = 1
-    gtd_new = g_new.dot(d)
-    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
-    done = False
-    ls_iter = 0
-    while ls_iter < max_ls:  # bracketing phase
-        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.clone()], [gtd_prev, gtd_new]
-            break
-        if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
-            done = True
-            break
-        if gtd_new >= 0:
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.clone()], [gtd_prev, gtd_new]
-            break
-        min_step = t + 0.01 * (t - t_prev)
-        max_step = t * 10
-        tmp = t
-        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
-        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.clone(), gtd_new
-        f_new, g_new = obj_func(x, t, d)
-        ls_func_evals += 1
-        gtd_new = g_new.dot(d)
-        ls_iter += 1
-    if ls_iter == max_ls:
-        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
-    insuf_progress = False
-    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
-    while not done and ls_iter < max_ls:  # zoom phase
-        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
-            break
-        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
-        eps = 0.1 * (max(bracket) - min(bracket))
-        if min(max(bracket) - t, t - min(bracket)) < eps:
-            if insuf_progress or t >= max(bracket) or t <= min(bracket):
-                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
-                insuf_progress = False
-            else:
-                insuf_progress = True
-        else:
-            insuf_progress = False
-        f_new, g_new = obj_func(x, t, d)
-        ls_func_evals += 1
-        gtd_new = g_new.dot(d)
-        ls_iter += 1
-        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
-            bracket[high_pos], bracket_f[high_pos] = t, f_new
-            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.clone(), gtd_new
-            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
-        else:
-            if abs(gtd_new) <= -c2 * gtd:
-                done = True
-            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
-                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
-                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
-            bracket[low_pos], bracket_f[low_pos] = t, f_new
-            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.clone(), gtd_new
-    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
-
-
-def lbfgs_step(fg, x, max_iter: int, history_size: int = 100, tolerance_grad: float = 1e-7,
-               tolerance_change: float = 1e-9, max_eval: int | None = None):
-    """One ``torch.optim.LBFGS(lr=1, line_search_fn="strong_wolfe").step`` from the flat tensor
-    ``x``; ``fg(x) -> (loss float, flat gradient)``. Returns the new ``x``."""
-    import torch
-
-    max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
-    loss, flat_grad = fg(x)
-    current_evals = 1
-    if flat_grad.abs().max() <= tolerance_grad:
-        return x
-    d = t = H_diag = prev_flat_grad = None
-    old_dirs, old_stps, ro, al = [], [], [], [None] * history_size
-    n_iter = 0
-    while n_iter < max_iter:
-        n_iter += 1
-        if n_iter == 1:
-            d = flat_grad.neg()
-            H_diag = 1
-        else:
-            y = flat_grad.sub(prev_flat_grad)
-            s = d.mul(t)
-            ys = y.dot(s)
-            if ys > 1e-10:
-                if len(old_dirs) == history_size:
-                    old_dirs.pop(0)
-                    old_stps.pop(0)
-                    ro.pop(0)
-                old_dirs.append(y)
-                old_stps.append(s)
-                ro.append(1.0 / ys)
-                H_diag = ys / y.dot(y)
-            q = flat_grad.neg()
-            for i in range(len(old_dirs) - 1, -1, -1):
-                al[i] = old_stps[i].dot(q) * ro[i]
-                q.add_(old_dirs[i], alpha=-al[i])
-            d = r = torch.mul(q, H_diag)
-            for i in range(len(old_dirs)):
-                be_i = old_dirs[i].dot(r) * ro[i]
-                r.add_(old_stps[i], alpha=al[i] - be_i)
-        prev_flat_grad = flat_grad.clone()
-        prev_loss = loss
-        t = min(1.0, 1.0 / flat_grad.abs().sum()) if n_iter == 1 else 1.0
-        gtd = flat_grad.dot(d)
-        if gtd > -tolerance_change:
-            break
-        loss, flat_grad, t, ls_func_evals = _strong_wolfe(
-            lambda x0, t_, d_: fg(torch.add(x0, d_, alpha=t_)), x.clone(), t, d, loss, flat_grad, gtd,
-            max_ls=max_eval - current_evals)
-        x = torch.add(x, d, alpha=t)
-        opt_cond = flat_grad.abs().max() <= tolerance_grad
-        current_evals += ls_func_evals
-        if n_iter == max_iter or current_evals >= max_eval or opt_cond:
-            break
-        if d.mul(t).abs().max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
-            break
-    return x
 
 
 class Fitter:
@@ -372,39 +225,31 @@ class Fitter:
         return [t.detach() for t in split(x)]
 
     def _lbfgs(self, params, closure_fn, iters):
-        """One ``torch.optim.LBFGS(lr=1, max_iter=iters, history_size=20, strong_wolfe).step`` on
-        ``params`` (see :func:`lbfgs_step`, which does the same arithmetic without the optimizer
-        machinery: building a torch optimizer imports torch._dynamo, seconds per process)."""
         torch = self.torch
-        sizes = [p.numel() for p in params]
-        x = torch.cat([p.detach().reshape(-1) for p in params])
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, history_size=20, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-10, tolerance_change=1e-14)
 
-        def fg(v):
-            with torch.enable_grad():
-                leaf = v.detach().requires_grad_(True)
-                views = [c.view_as(p) for c, p in zip(torch.split(leaf, sizes), params)]
-                e = closure_fn(views)
-                (g,) = torch.autograd.grad(e, leaf)
-            return float(e.detach()), g
+        def closure():
+            opt.zero_grad()
+            e = closure_fn()
+            e.backward()
+            return e
 
-        x = lbfgs_step(fg, x, iters, history_size=20, tolerance_grad=1e-10, tolerance_change=1e-14)
-        with torch.no_grad():
-            for p, c in zip(params, torch.split(x, sizes)):
-                p.copy_(c.view_as(p))
+        opt.step(closure)
 
     # -- the shot ---------------------------------------------------------------------------
     def _solve(self, xs, ds, fn, iters, rounds: int = 4):
         """L-BFGS on the variables rescaled by ``ds`` (diagonal Gauss-Newton preconditioning),
         continued while it still makes progress. Returns the solved (unscaled) variables."""
         torch = self.torch
-        zs = [(x.detach() * d) for x, d in zip(xs, ds)]
-        f = lambda zz: fn(*[z / d for z, d in zip(zz, ds)])  # noqa: E731
+        zs = [(x.detach() * d).requires_grad_(True) for x, d in zip(xs, ds)]
+        f = lambda: fn(*[z / d for z, d in zip(zs, ds)])  # noqa: E731
         with torch.no_grad():
-            before = float(f(zs))
+            before = float(f())
         for _ in range(rounds):
             self._lbfgs(zs, f, iters)
             with torch.no_grad():
-                after = float(f(zs))
+                after = float(f())
             if before - after <= 1e-4 * max(after, 1.0):
                 break
             before = after
