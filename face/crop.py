@@ -13,6 +13,7 @@ import numpy as np
 
 from facewarp.core.conventions import affine_to_cv2, invert_affine
 from facewarp.face.landmarks import INNER_LIPS, LEFT_EYE_CORNERS, MOUTH_CORNERS, N_MESH_POINTS, RIGHT_EYE_CORNERS
+from facewarp.kernels.distance import distance_to_zero
 
 
 def face_box(points: np.ndarray, scale: float = 1.0, scheme: str = "mediapipe478") -> tuple[np.ndarray, float, np.ndarray]:
@@ -130,7 +131,7 @@ def _shrink_and_feather(m: np.ndarray, erode: float, feather: float, pad_zero: b
         inside[:, 0] = inside[:, -1] = 0
     # distance of each inside pixel to the nearest outside pixel (the picture border counts as outside)
     padded = np.pad(inside, 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    dist = distance_to_zero(padded)[1:-1, 1:-1]
     t = (dist - (erode + 1.0)) / max(feather, 1e-6)
     t = np.clip(t, 0.0, 1.0)
     out = (t * t * (3.0 - 2.0 * t)).astype(np.float32)

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from numba import njit
 
+from facewarp.kernels.distance import distance_to_zero
 from facewarp.kernels.sampling import warp_bilinear
 
 GROW = 0.3  # default margin, fraction of the face width (the issue caps the default at 0.5)
@@ -80,7 +81,7 @@ def face_region(points: np.ndarray, width: int, height: int, *, grow: float = GR
     hull = cv2.convexHull(np.asarray(pts - [x0 + 0.5, y0 + 0.5], np.float32)).reshape(-1, 2)
     outside = np.full((y1 - y0, x1 - x0), 255, np.uint8)
     cv2.fillConvexPoly(outside, np.round(hull * 16).astype(np.int32), 0, lineType=cv2.LINE_8, shift=4)
-    dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    dist = distance_to_zero(outside)
     fade = max(feather, 1e-6) * margin
     nz = _smoothstep_into(dist, np.float32(margin), np.float32(fade), matte[y0:y1, x0:x1])
     if nz[0] > nz[1]:
