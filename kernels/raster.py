@@ -20,6 +20,10 @@ camera so that the interpolation is exact; ``z`` for weak perspective); the smal
 wins, ties go to the smaller triangle index (what the packed 64-bit atomicMin does).
 Attributes are interpolated with screen-space barycentrics (documented choice: the
 displacement field of a 2D warp is affine per screen triangle).
+
+Window (DisplacementRender's face mode): ``rasterize(window=...)`` rasterises a pixel box only,
+with the same arithmetic (bit-identical to the whole frame there on the CPU), optionally times
+a matte; CUDA runs the full-frame kernels and crops.
 """
 
 from __future__ import annotations
@@ -171,27 +175,36 @@ def _planes(vx, vy, area, faces, vals):
 
 
 @njit(parallel=True, cache=True)
-def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill):
+def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale, nscaled,
+                       tri_id, values, coverage, fill):
+    """The raster of the pixels ``[x0, x1) x [y0, y1)`` (frame coordinates) of the full-frame
+    ``tri_id`` / ``values`` / ``coverage`` (other pixels are not written): the same arithmetic
+    and tie rules as the whole frame, so the same values, bit for bit. ``scale`` (the window's
+    size; 0 x 0: none) multiplies the first ``nscaled`` channels in float32."""
     height, width = coverage.shape
+    bh = y1 - y0
     nk = aplane.shape[1]
     hc, wc, kf = fill.shape
     keep_ids = tri_id.shape[0] == height and tri_id.shape[1] == width  # (0, 0): not wanted
+    scaled = scale.shape[0] > 0
     if kf > 0:
         fx0, fx1, ftx = _axis_tables(width, wc, np.float32(wc / width))
         fy0, fy1, fty = _axis_tables(height, hc, np.float32(hc / height))
     else:
         fx0, fx1, ftx = _axis_tables(1, 1, np.float32(1.0))
         fy0, fy1, fty = _axis_tables(height, 1, np.float32(1.0))
-    for tk in prange(row_tasks(height)):
+    for tk in prange(row_tasks(bh)):
         zb = np.empty(width, np.float32)
         ids = np.empty(width, np.int32)
-        for i in task_rows(tk, height):
-            zb[:] = np.inf
-            ids[:] = -1
+        for r in task_rows(tk, bh):
+            i = y0 + r
+            zb[x0:x1] = np.inf
+            ids[x0:x1] = -1
             py = i + 0.5
             for c in range(counts[i], counts[i + 1]):
                 t = tris[c]
-                j0, j1 = _span(vx, vy, area, owned, t, i, width)
+                j0, j1 = _span(vx, vy, area, owned, t, i, x1)
+                j0 = max(j0, x0)
                 zr = zplane[t, 0, 1] * py + zplane[t, 0, 2]
                 zx = zplane[t, 0, 0]
                 for j in range(j0, j1 + 1):
@@ -199,27 +212,50 @@ def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tr
                     if z < zb[j] or (z == zb[j] and (ids[j] < 0 or t < ids[j])):
                         zb[j] = z
                         ids[j] = t
-            r0 = fy0[i]
-            r1 = fy1[i]
-            ay = fty[i]
-            for j in range(width):
-                t = ids[j]
-                if keep_ids:
-                    tri_id[i, j] = t
-                if t < 0:
-                    coverage[i, j] = 0.0
-                    for k in range(nk):
-                        if k < kf:  # uncovered: the bilinearly up-sampled coarse fill
-                            a0 = fill[r0, fx0[j], k] + ftx[j] * (fill[r0, fx1[j], k] - fill[r0, fx0[j], k])
-                            a1 = fill[r1, fx0[j], k] + ftx[j] * (fill[r1, fx1[j], k] - fill[r1, fx0[j], k])
-                            values[i, j, k] = a0 + ay * (a1 - a0)
-                        else:
-                            values[i, j, k] = 0.0
-                    continue
-                coverage[i, j] = 1.0
-                px = j + 0.5
-                for k in range(nk):
-                    values[i, j, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
+            if nk == 2:  # literal count (the displacement field): unrolled loop
+                _resolve_row(i, r, x0, x1, ids, aplane, 2, scale, scaled, nscaled, keep_ids, tri_id, values,
+                             coverage, fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
+            else:
+                _resolve_row(i, r, x0, x1, ids, aplane, nk, scale, scaled, nscaled, keep_ids, tri_id, values,
+                             coverage, fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
+
+
+@njit(inline="always", cache=True)
+def _resolve_row(i, r, x0, x1, ids, aplane, nk, scale, scaled, nscaled, keep_ids, tri_id, values, coverage, fill, kf,
+                 r0, r1, ay, fx0, fx1, ftx):
+    """Pixels ``[x0, x1)`` of row ``i`` (window row ``r``) from the row's winning triangles
+    ``ids``: the interpolated attributes (times the scale for the first ``nscaled`` channels),
+    or where none covers, the up-sampled fill (channels < kf) and 0."""
+    py = i + 0.5
+    one = np.float32(1.0)
+    for j in range(x0, x1):
+        t = ids[j]
+        m = scale[r, j - x0] if scaled else one
+        if keep_ids:
+            tri_id[i, j] = t
+        if t < 0:
+            coverage[i, j] = 0.0
+            for k in range(nk):
+                if k < kf:  # uncovered: the bilinearly up-sampled coarse fill
+                    a0 = fill[r0, fx0[j], k] + ftx[j] * (fill[r0, fx1[j], k] - fill[r0, fx0[j], k])
+                    a1 = fill[r1, fx0[j], k] + ftx[j] * (fill[r1, fx1[j], k] - fill[r1, fx0[j], k])
+                    v = a0 + ay * (a1 - a0)
+                    values[i, j, k] = v * m if k < nscaled else v
+                else:
+                    values[i, j, k] = 0.0
+            continue
+        coverage[i, j] = 1.0
+        px = j + 0.5
+        for k in range(nk):
+            v = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2])
+            values[i, j, k] = v * m if k < nscaled else v
+
+
+def _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill):
+    """The whole frame: ``_raster_window_cpu`` over every pixel, no scale."""
+    height, width = coverage.shape
+    _raster_window_cpu(0, 0, width, height, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth,
+                       np.zeros((0, 0), np.float32), 0, tri_id, values, coverage, fill)
 
 
 @dataclass
@@ -234,7 +270,8 @@ class Raster:
 
 
 def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: str = "back",
-              device: str = "auto", fill=None, ids: bool = True) -> Raster:
+              device: str = "auto", fill=None, ids: bool = True, window=None, scale=None,
+              scaled: int | None = None) -> Raster:
     """Rasterise 2D triangles ``xy[faces]`` (continuous pixel coordinates) into ``height x width``.
 
     ``attrs``: V x K per-vertex attributes to interpolate (optional); ``depth``: V per-vertex
@@ -243,6 +280,13 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
     image (Kf <= K) bilinearly up-sampled into the uncovered pixels of the first Kf attribute
     channels, in the same pass. ``ids=False``: no ``tri_id`` image (saves writing a full
     H x W int32 plane when only values and coverage are needed).
+
+    ``window = (x0, y0, x1, y1)`` (end exclusive, inside the frame; None: the whole frame):
+    rasterise those pixels only, with the same arithmetic - bit-identical there to the
+    whole frame's raster; the full-frame arrays returned hold 0 (values, coverage) and -1
+    (tri_id) outside it. ``scale``: an optional window-sized float32 multiplier (a region's
+    matte) of the first ``scaled`` channels (default: all), ``values * scale`` in float32
+    as ``region.confine`` computes it.
     """
     xy = np.ascontiguousarray(xy, dtype=np.float32).astype(np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -265,17 +309,58 @@ def rasterize(xy, faces, width: int, height: int, attrs=None, depth=None, cull: 
         fill = fill[..., None]
     if fill.shape[2] > attrs.shape[1]:
         raise ValueError(f"fill has {fill.shape[2]} channels, attrs only {attrs.shape[1]}")
+    x0, y0, x1, y1 = (0, 0, width, height) if window is None else (int(v) for v in window)
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+        raise ValueError(f"window {window} is not inside the {width} x {height} frame")
+    bw, bh = x1 - x0, y1 - y0
+    scale = np.zeros((0, 0), np.float32) if scale is None else np.ascontiguousarray(scale, np.float32)
+    if scale.size and scale.shape != (bh, bw):
+        raise ValueError(f"scale must be the window's size {(bh, bw)}, got {scale.shape}")
+    nscaled = attrs.shape[1] if scaled is None else int(scaled)
+    whole = (x0, y0, x1, y1) == (0, 0, width, height)
     if use_cuda(device):
-        return _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull], fill, ids)
-    vx, vy, area, owned, counts, tris = _prepare(xy, faces, CULL_MODES[cull], width, height)
+        r = _rasterize_cuda(xy, faces, width, height, attrs, depth, use_depth, CULL_MODES[cull], fill, ids)
+        if whole and not scale.size:
+            return r
+        # no windowed CUDA kernel: the full-frame raster (well under a millisecond on a GPU), cropped
+        return _crop(r, (x0, y0, x1, y1), scale, nscaled)
+    if whole:  # the whole frame: every pixel is written
+        tri_id = np.empty((height, width) if ids else (0, 0), np.int32)
+        values = np.empty((height, width, attrs.shape[1]), np.float32)
+        coverage = np.empty((height, width), np.float32)
+    else:  # zeros: calloc'd, so the pages outside the window are never written here
+        tri_id = np.full((height, width), -1, np.int32) if ids else np.empty((0, 0), np.int32)
+        values = np.zeros((height, width, attrs.shape[1]), np.float32)
+        coverage = np.zeros((height, width), np.float32)
+    if bw == 0 or bh == 0:
+        return Raster(tri_id if ids else None, values, coverage)
+    vx, vy, area, owned, counts, tris = _prepare(xy, faces, CULL_MODES[cull], x1, y1)
     zplane = _planes(vx, vy, area, faces, depth.astype(np.float64)[:, None])
     aplane = _planes(vx, vy, area, faces, attrs.astype(np.float64))
-    tri_id = np.empty((height, width) if ids else (0, 0), np.int32)
-    values = np.empty((height, width, attrs.shape[1]), np.float32)
-    coverage = np.empty((height, width), np.float32)
-    with cpu_threads(width * height):
-        _raster_cpu(vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, tri_id, values, coverage, fill)
+    with cpu_threads(bw * bh):
+        _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                           nscaled, tri_id, values, coverage, fill)
     return Raster(tri_id if ids else None, values, coverage)
+
+
+def _crop(r: Raster, window, scale, nscaled) -> Raster:
+    """``r`` (a full-frame raster) kept in ``window`` only (0 / -1 elsewhere), its first
+    ``nscaled`` channels times ``scale`` there."""
+    x0, y0, x1, y1 = window
+    box = (slice(y0, y1), slice(x0, x1))
+    values = np.zeros_like(r.values)
+    coverage = np.zeros_like(r.coverage)
+    v = r.values[box]
+    if scale.size:
+        v = v.copy()
+        v[..., :nscaled] *= scale[..., None]
+    values[box] = v
+    coverage[box] = r.coverage[box]
+    tri_id = None
+    if r.tri_id is not None:
+        tri_id = np.full_like(r.tri_id, -1)
+        tri_id[box] = r.tri_id[box]
+    return Raster(tri_id, values, coverage)
 
 
 def rasterize_device(d_xy, d_faces, width, height, d_attrs, d_depth, use_depth, cull, d_fill=None):

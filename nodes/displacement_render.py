@@ -28,8 +28,8 @@ from facewarp.graph import (
     events,
 )
 from facewarp.nodes.triangle_warp import PASSED_THROUGH, REGION_PARAMS, guessed_status
-from facewarp.warping.mesh import render_displacement, vertex_normals
-from facewarp.warping.region import confine, face_region, whole_frame
+from facewarp.warping.mesh import mesh_region, render_displacement, vertex_normals
+from facewarp.warping.region import whole_frame
 
 
 class DisplacementRender(Node):
@@ -109,18 +109,14 @@ class DisplacementRender(Node):
             zero = np.zeros((h, w), np.float32)
             return {"displacement": Displacement(np.zeros((h, w, 2), np.float32), zero, border="clamp"),
                     "coverage": Mask(zero), "attribute": None, "matte": Mask(zero)}
+        # the region depends on the points only: find it first, then render the field in its box
+        # only, confined in the same pass (no full-frame raster; outside the box the field is 0)
+        region = mesh_region(src, drv, w, h, camera=cam, grow=p["grow"], feather=p["feather"]) \
+            if p["region"] == "face" else None
         field, coverage, extra = render_displacement(src, drv, w, h, camera=cam, cull=p["cull"], fill=p["fill"],
-                                                     falloff=p["falloff"], attribute=attribute, device=ctx.device)
-        if p["region"] == "face":
-            (ps, zs), (pd, zd) = (cam or src.camera).project(src.vertices), (cam or drv.camera).project(drv.vertices)
-            seen = (np.asarray(zs) > 0) & (np.asarray(zd) > 0) if (cam or drv.camera).kind == "pinhole" else \
-                np.ones(len(pd), bool)  # a pinhole's points behind the camera project nowhere useful
-            ps, pd = np.asarray(ps, np.float64)[seen], np.asarray(pd, np.float64)[seen]
-            moved = np.linalg.norm(ps - pd, axis=1)
-            region = face_region(np.concatenate([ps, pd]), w, h, grow=p["grow"], feather=p["feather"],
-                                 max_displacement=float(np.nanmax(moved, initial=0.0)))
-            field = confine(field, region)
-        else:
+                                                     falloff=p["falloff"], attribute=attribute, device=ctx.device,
+                                                     region=region)
+        if region is None:
             region = whole_frame(w, h)
         att_img = None
         if extra is not None:
