@@ -15,7 +15,8 @@ the preset in its worker, finds the shot cache valid and renders its frames with
 * a task that raises is retried ``retries`` times; a chunk that still fails fails the run, which
   ends after the other chunks with an error listing the failed chunks' frames.
 
-``local:N`` starts a ``LocalCluster`` of N worker processes (one thread each) for the run;
+``local:N`` starts a ``LocalCluster`` of N worker processes (one thread each) for the run, and each
+task lets its libraries use the machine's cores / N threads (``share_cores``);
 ``tcp://HOST:PORT`` uses a running scheduler, whose workers must see the same files at the same
 absolute paths (every path a task uses is made absolute here) and have facewarp installed.
 """
@@ -58,10 +59,27 @@ def parse_address(text: str) -> tuple[str, int | str]:
     raise UsageError(f"--dask takes local:N or a scheduler address like tcp://HOST:8786, got '{text[:80]}'")
 
 
+def share_cores(threads: int | None) -> None:
+    """Let this process's libraries use ``threads`` threads each (numba's parallel kernels launched
+    from the calling thread, OpenCV, OpenImageIO and OpenEXR), so that N workers on one machine
+    share its cores instead of each starting a thread per core and preempting the others."""
+    if not threads:
+        return
+    import cv2
+    import numba
+    import OpenImageIO as oiio
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    cv2.setNumThreads(threads)
+    oiio.attribute("threads", threads)
+    oiio.attribute("exr_threads", threads)
+
+
 def render_chunk(spec: dict, frames: tuple[int, ...]) -> dict:
     """One task, run in a worker: render ``frames`` of the shot with the shot cache."""
     from facewarp.graph import render
 
+    share_cores(spec.get("threads"))
     if os.getcwd() != spec["workdir"]:
         os.chdir(spec["workdir"])  # paths written inside the preset are relative to it (one thread per worker)
     preset = load_preset(spec["preset"])
@@ -147,7 +165,9 @@ def run_on_dask(preset_path: str, address: str, *, frames_spec: str | None = Non
         parts = chunks(todo.todo, size)
         spec = {"preset": preset_path, "sets": absolute, "shot": list(shot), "device": device,
                 "mode": "overwrite" if mode == "overwrite" else "skip", "output_root": root, "workdir": workdir,
-                "cache_bytes": cache_bytes}
+                "cache_bytes": cache_bytes,
+                # local:N: the machine's cores shared out; a remote worker's machine is its own business
+                "threads": max(1, (os.cpu_count() or 1) // n_workers) if cluster is not None else None}
         failed, rendered, skipped, pids = _run_chunks(client, spec, parts, retries, quiet, progress_lines,
                                                       len(todo.todo))
     finally:
@@ -211,4 +231,4 @@ def _run_chunks(client, spec, parts, retries, quiet, progress_lines, total):
     return failed, rendered, skipped, pids
 
 
-__all__ = ["ALLOWED_FAILURES", "DEFAULT_RETRIES", "parse_address", "render_chunk", "run_on_dask"]
+__all__ = ["ALLOWED_FAILURES", "DEFAULT_RETRIES", "parse_address", "render_chunk", "run_on_dask", "share_cores"]
