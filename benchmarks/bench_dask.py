@@ -37,13 +37,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="work folder (default: a temp folder)")
     parser.add_argument("--preset", default=None, help="preset (default: the bundled reanimate.yaml); it is copied "
                         "into the work folder first, so an edit during the run changes nothing")
+    parser.add_argument("--no-share-cores", dest="share_cores", action="store_false",
+                        help="let every worker's libraries start a thread per core (before share_cores)")
     args = parser.parse_args(argv)
 
     import dask
     from distributed import Client, LocalCluster
 
     from facewarp.cli.render import demo_preset, run_preset
-    from facewarp.farm.dask_run import run_on_dask
+    from facewarp.farm.dask_run import TASK_THREADS_ENV, run_on_dask
     from facewarp.imaging.demo import write_demo_plates
 
     w, h = (int(v) for v in args.size.lower().split("x"))
@@ -66,6 +68,11 @@ def main(argv=None) -> int:
     dask.config.set({"distributed.scheduler.allowed-failures": 3})
     results = {}
     for n in (1, 2):
+        # what --dask local:N does: each task gets the machine's cores / N threads (share_cores)
+        if args.share_cores:
+            os.environ[TASK_THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // n))
+        else:
+            os.environ.pop(TASK_THREADS_ENV, None)
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:

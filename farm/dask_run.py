@@ -16,7 +16,8 @@ the preset in its worker, finds the shot cache valid and renders its frames with
   ends after the other chunks with an error listing the failed chunks' frames.
 
 ``local:N`` starts a ``LocalCluster`` of N worker processes (one thread each) for the run, and each
-task lets its libraries use the machine's cores / N threads (``share_cores``);
+task lets its libraries use the machine's cores / N threads (``share_cores``; on a remote cluster,
+``$FACEWARP_TASK_THREADS`` in the workers' environment says how many);
 ``tcp://HOST:PORT`` uses a running scheduler, whose workers must see the same files at the same
 absolute paths (every path a task uses is made absolute here) and have facewarp installed.
 """
@@ -42,6 +43,7 @@ from .jobs import _absolute_sets, chunks
 ALLOWED_FAILURES = 3  # worker deaths one task may cause before the scheduler gives up on it (local:N)
 DEFAULT_RETRIES = 2  # re-runs of a task that raised
 MAX_CHUNK = 10
+TASK_THREADS_ENV = "FACEWARP_TASK_THREADS"  # a remote worker's threads per task (its machine's cores / workers)
 
 
 def parse_address(text: str) -> tuple[str, int | str]:
@@ -79,7 +81,7 @@ def render_chunk(spec: dict, frames: tuple[int, ...]) -> dict:
     """One task, run in a worker: render ``frames`` of the shot with the shot cache."""
     from facewarp.graph import render
 
-    share_cores(spec.get("threads"))
+    share_cores(spec.get("threads") or int(os.environ.get(TASK_THREADS_ENV, "0") or 0))
     if os.getcwd() != spec["workdir"]:
         os.chdir(spec["workdir"])  # paths written inside the preset are relative to it (one thread per worker)
     preset = load_preset(spec["preset"])
