@@ -508,26 +508,43 @@ def model_to_camera(v: np.ndarray, translation=None) -> np.ndarray:
     return out
 
 
+def rodrigues_numpy(rvec: np.ndarray) -> np.ndarray:
+    """:func:`rodrigues` in numpy: axis-angle (..., 3) -> rotation matrices (..., 3, 3)."""
+    rvec = np.asarray(rvec, np.float64)
+    angle = np.sqrt((rvec * rvec).sum(-1, keepdims=True) + 1e-16)
+    x, y, z = np.moveaxis(rvec / angle, -1, 0)
+    zero = np.zeros_like(x)
+    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rvec.shape[:-1] + (3, 3))
+    c, s = np.cos(angle)[..., None], np.sin(angle)[..., None]
+    return np.eye(3) + s * K + (1 - c) * (K @ K)
+
+
 def evaluate_numpy(model: FaceModel, shape, expr, pose) -> np.ndarray:
-    """Full-mesh vertices (V x 3, model space) for one set of parameters (numpy in, numpy out)."""
-    import torch
-
-    layer = _full_layer(model)
-    with torch.no_grad():
-        v, _ = layer(torch.as_tensor(np.asarray(shape, np.float64))[None],
-                     torch.as_tensor(np.asarray(expr, np.float64))[None],
-                     torch.as_tensor(np.asarray(pose, np.float64))[None])
-    return v[0].numpy()
-
-
-_layers: dict = {}
-
-
-def _full_layer(model: FaceModel) -> FlameLayer:
-    key = id(model)
-    if key not in _layers or _layers[key][0] is not model:
-        _layers[key] = (model, FlameLayer(model))
-    return _layers[key][1]
+    """Full-mesh vertices (V x 3, model space, float64) for one set of parameters: the formulas of
+    :meth:`FlameLayer.forward` in numpy. The render path (ExpressionEdit, Retarget: one mesh per
+    frame) uses this, so a render task imports no torch (seconds per process)."""
+    shape = np.asarray(shape, np.float64).reshape(-1)
+    expr = np.asarray(expr, np.float64).reshape(-1)
+    pose = np.asarray(pose, np.float64).reshape(-1, 3)
+    V = model.n_vertices
+    v = (np.asarray(model.v_template, np.float64)
+         + (np.asarray(model.shapedirs, np.float64).reshape(V * 3, -1) @ shape).reshape(V, 3)
+         + (np.asarray(model.exprdirs, np.float64).reshape(V * 3, -1) @ expr).reshape(V, 3))
+    J = np.asarray(model.J_regressor, np.float64) @ v  # linear in the parameters, as the layer's J_*dirs
+    R = rodrigues_numpy(pose)
+    feat = (R[1:] - np.eye(3)).reshape(-1)
+    posedirs = np.asarray(model.posedirs, np.float64).reshape(V * 3, -1)
+    if feat.shape[0] == posedirs.shape[1]:
+        v = v + (posedirs @ feat).reshape(V, 3)
+    Rs, ts = [R[0]], [J[0]]
+    for j in range(1, len(model.parents)):
+        p = int(model.parents[j])
+        Rs.append(Rs[p] @ R[j])
+        ts.append(ts[p] + Rs[p] @ (J[j] - J[p]))
+    Rw, tw = np.stack(Rs), np.stack(ts)
+    trel = tw - np.einsum("jck,jk->jc", Rw, J)
+    P = np.einsum("jck,vk->vjc", Rw, v) + trel[None]  # V J 3: R_j v + t_j
+    return np.einsum("vj,vjc->vc", np.asarray(model.weights, np.float64), P)
 
 
 def landmarks_numpy(model: FaceModel, verts: np.ndarray) -> np.ndarray:

@@ -74,3 +74,21 @@ def test_layer_skinning_matches_per_vertex_reference():
         v, _ = layer(torch.as_tensor(shape)[None], torch.as_tensor(expr), torch.as_tensor(pose))
     for b in range(3):
         np.testing.assert_allclose(v[b].numpy(), _reference_lbs(m, shape, expr[b], pose[b]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_numpy_evaluation_matches_the_torch_layer(seed):
+    """evaluate_numpy (the render path, no torch) computes what FlameLayer.forward does."""
+    from facewarp.face import flame as _flame
+    from facewarp.face.models import load_model
+
+    m = load_model("default")
+    rng = np.random.default_rng(seed)
+    shape, expr = rng.normal(0, 1, m.n_shape), rng.normal(0, 1, m.n_expr)
+    pose = rng.normal(0, 0.3, (len(m.parents), 3))
+    ours = _flame.evaluate_numpy(m, shape, expr, pose)
+    with torch.no_grad():
+        ref, _ = _flame.FlameLayer(m)(torch.as_tensor(shape)[None], torch.as_tensor(expr)[None],
+                                      torch.as_tensor(pose)[None])
+    assert ours.shape == (m.n_vertices, 3)
+    assert np.abs(ours - ref[0].numpy()).max() < 1e-9 * max(1.0, np.abs(ours).max())
