@@ -42,7 +42,7 @@ def add_parsers(sub) -> None:
     run.add_argument("--report", metavar="FILE", help="write what nodes counted per frame (fold-overs, repaired "
                      "samples) and the summary line as JSON (under the output root)")
     run.add_argument("--output-root", metavar="DIR", help=_ROOT_HELP)
-    run.add_argument("--cache-mb", type=int, default=None, help="result cache size in MB (default 512 or FACEWARP_CACHE_MB): keeps the tracking pass's "
+    run.add_argument("--cache-mb", type=int, default=None, help="result cache size in MB (default 256 or FACEWARP_CACHE_MB): keeps the tracking pass's "
                      "first plates for the frame loop")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.add_argument("--shot", metavar="FIRST-LAST", help="the whole shot that --frames is a chunk of: sequence nodes "

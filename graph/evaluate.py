@@ -23,8 +23,8 @@ from .schema import ANY
 _CACHE_MB = os.environ.get("FACEWARP_CACHE_MB")
 DEFAULT_CACHE_BYTES = int(_CACHE_MB or 2048) * (1 << 20)  # an interactive evaluator (hosts)
 # render(): the frame loop holds what it needs by itself (see Evaluator); the cache only keeps the shot
-# pass's first plates for it, so a small one does. 512 MB: five 4K RGB float plates.
-RENDER_CACHE_BYTES = int(_CACHE_MB or 512) * (1 << 20)
+# pass's first plates for it, so a small one does. 256 MB: ten 1080p RGB float plates, two 4K ones.
+RENDER_CACHE_BYTES = int(_CACHE_MB or 256) * (1 << 20)
 RETAIN = ("lru", "need")
 
 

@@ -30,7 +30,7 @@ it (the default) the sequence nodes are computed in memory over ``ctx.frames`` a
 written. :func:`prepare_shot` computes that file alone (a farm's first step).
 
 Writing: writer nodes hand their files to a background :class:`~.pipeline.WritePipeline` (one
-thread, at most two writes per writer node in flight) while the next frame computes; a frame
+thread, at most one write per writer node in flight) while the next frame computes; a frame
 counts as rendered, and is reported to ``progress``, once its files are on disk. A pipeline the
 caller made active already is used instead (and drained, not closed, at the end).
 
@@ -416,7 +416,7 @@ class _NoPipeline:
 
 
 WRITE_WORKERS = 1  # one frame's files are written while the next computes; OpenEXR compresses with its own threads
-WRITES_PENDING_PER_OUTPUT = 2  # writes held per writer node: bounds the frames kept in memory for writing
+WRITES_PENDING_PER_OUTPUT = 1  # writes held per writer node: one frame is written while the next computes
 
 
 def _report_written(result: RenderResult, computed: list[tuple[int, float, int]], written: int, started: float,
