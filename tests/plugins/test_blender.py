@@ -134,7 +134,11 @@ def test_render_job_progress_cancel_and_thread(tmp_path):
     job._progress = cancel_after_one
     job.run()
     assert job.cancelled and job.error is None and seen[:2] == [(0, 3, None), (1, 3, 1001)]
-    assert sorted(os.listdir(tmp_path / "out")) == ["graded.1001.exr"]  # the finished frame is kept
+    # frames computed before the cancel are finished (writes run behind the frame loop, so the one being
+    # computed when frame 1001 was reported is written too); each file on disk was reported, none after
+    written = sorted(os.listdir(tmp_path / "out"))
+    assert written == [f"graded.{f}.exr" for _, _, f in seen[1:]] and written[0] == "graded.1001.exr"
+    assert "graded.1003.exr" not in written
     threaded = logic.RenderJob(preset, FRAMES[:3], str(tmp_path), mode="overwrite", device="cpu").start()
     assert threaded.wait(120) and not threaded.running and threaded.error is None
     assert (threaded.done, threaded.total) == (3, 3) and threaded.result.frames == FRAMES[:3]
