@@ -214,6 +214,20 @@ def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, apl
                         out[i, x0 + jj, k] = O[jj * nc + k]
 
 
+def _vertex_arrays(dst_xy, src_xy, faces, attrs):
+    """The kernels' inputs: target points rounded to float32 as the rasteriser sees them (then
+    float64), source points and per-vertex attrs (V x K, K may be 0) float64, faces int64."""
+    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
+    src = np.ascontiguousarray(src_xy, np.float64)
+    faces = np.ascontiguousarray(faces, np.int64)
+    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
+    if attrs.ndim == 1:
+        attrs = attrs[:, None]
+    if src.shape != dst.shape or attrs.shape[0] != len(dst):
+        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    return dst, src, faces, attrs
+
+
 def triangle_warp_confined(image, dst_xy, src_xy, faces, window, scale, attrs=None, border: str = "clamp",
                            device: str = "auto", want_ids: bool = True):
     """The piecewise-affine warp confined to a region: the field of :func:`triangle_field` in
@@ -241,14 +255,7 @@ def triangle_warp_confined(image, dst_xy, src_xy, faces, window, scale, attrs=No
             np.copyto(out[y0:y1, x0:x1], warped.astype(out.dtype, copy=False),
                       where=moving.reshape(moving.shape + (1,) * (out.ndim - 2)))
         return out, field, out_attrs, tri_id
-    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
-    src = np.ascontiguousarray(src_xy, np.float64)
-    faces = np.ascontiguousarray(faces, np.int64)
-    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
-    if attrs.ndim == 1:
-        attrs = attrs[:, None]
-    if src.shape != dst.shape or attrs.shape[0] != len(dst):
-        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    dst, src, faces, attrs = _vertex_arrays(dst_xy, src_xy, faces, attrs)
     if not (0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h):
         raise ValueError(f"window {window} is not inside the {w} x {h} frame")
     bw, bh = x1 - x0, y1 - y0
@@ -293,14 +300,7 @@ def triangle_warp(image, dst_xy, src_xy, faces, attrs=None, border: str = "clamp
     squeeze = img.ndim == 2
     img = np.ascontiguousarray(img[..., None] if squeeze else img)
     h, w = img.shape[:2]
-    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
-    src = np.ascontiguousarray(src_xy, np.float64)
-    faces = np.ascontiguousarray(faces, np.int64)
-    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
-    if attrs.ndim == 1:
-        attrs = attrs[:, None]
-    if src.shape != dst.shape or attrs.shape[0] != len(dst):
-        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    dst, src, faces, attrs = _vertex_arrays(dst_xy, src_xy, faces, attrs)
     mode = border_code(border)
     if use_cuda(device):
         out, field, out_attrs, tri_id = _triwarp_cuda(img, dst, src, faces, attrs, mode, want_ids)
@@ -330,14 +330,7 @@ def triangle_field(dst_xy, src_xy, faces, width: int, height: int, attrs=None, w
     x0, y0, x1, y1 = (0, 0, width, height) if window is None else (int(v) for v in window)
     if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
         raise ValueError(f"window {window} is not inside the {width} x {height} frame")
-    dst = np.ascontiguousarray(dst_xy, np.float32).astype(np.float64)
-    src = np.ascontiguousarray(src_xy, np.float64)
-    faces = np.ascontiguousarray(faces, np.int64)
-    attrs = np.zeros((len(dst), 0), np.float64) if attrs is None else np.ascontiguousarray(attrs, np.float64)
-    if attrs.ndim == 1:
-        attrs = attrs[:, None]
-    if src.shape != dst.shape or attrs.shape[0] != len(dst):
-        raise ValueError("dst_xy, src_xy and attrs need one row per vertex")
+    dst, src, faces, attrs = _vertex_arrays(dst_xy, src_xy, faces, attrs)
     bw, bh = x1 - x0, y1 - y0
     scale = np.zeros((0, 0), np.float32) if scale is None else np.asarray(scale, np.float32)
     if scale.size and scale.shape != (bh, bw):
