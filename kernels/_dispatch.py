@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from numba import njit
@@ -112,3 +115,49 @@ def cpu_threads(pixels: int):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+CHUNKS_PER_THREAD = 4  # tasks are handed out in this many chunks per thread, first come first served
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _kernel_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="facewarp-kernel")
+        return _pool
+
+
+def parallel_tasks(task_fn, n_tasks: int, *args) -> None:
+    """``task_fn(t0, t1, *args)`` (a ``nogil`` numba function doing tasks ``[t0, t1)``) over
+    ``[0, n_tasks)`` on ``numba.get_num_threads()`` threads: the calling thread and a shared
+    pool, chunks handed out first come first served, so a thread slowed by another process
+    on its core does less of the work (numba's prange splits statically: one busy core held
+    back the whole kernel). Not prange for a second reason: numba compiles a prange body as
+    a separate function, and every function it calls twice; a kernel with rows in a serial
+    function compiles in about half the time. The tasks write disjoint rows: the result does
+    not depend on the split."""
+    import numba
+
+    threads = min(numba.get_num_threads(), n_tasks)
+    if threads <= 1:
+        if n_tasks > 0:
+            task_fn(0, n_tasks, *args)
+        return
+    chunks = min(n_tasks, threads * CHUNKS_PER_THREAD)
+    bounds = [n_tasks * k // chunks for k in range(chunks + 1)]
+    counter = itertools.count()
+
+    def work():
+        while (k := next(counter)) < chunks:  # next() on a count is atomic under the GIL
+            task_fn(bounds[k], bounds[k + 1], *args)
+
+    futures = [_kernel_pool(threads - 1).submit(work) for _ in range(threads - 1)]
+    try:
+        work()
+    finally:
+        for f in futures:
+            f.result()

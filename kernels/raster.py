@@ -99,14 +99,14 @@ def _prepare(xy, faces, cull, width, height):
     return vx, vy, area, owned, counts, tris
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _edge(vx, vy, t, k, px, py):
     a_ = (k + 1) % 3
     b_ = (k + 2) % 3
     return (vx[t, b_] - vx[t, a_]) * (py - vy[t, a_]) - (vy[t, b_] - vy[t, a_]) * (px - vx[t, a_])
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _inside(vx, vy, area, owned, t, px, py):
     s = 1.0 if area[t] > 0 else -1.0
     for k in range(3):
@@ -116,7 +116,7 @@ def _inside(vx, vy, area, owned, t, px, py):
     return True
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _span(vx, vy, area, owned, t, i, width):
     """Exact [j0, j1] of covered pixel centres of triangle t on row i (j1 < j0: none)."""
     py = i + 0.5

@@ -26,11 +26,13 @@ from numba import njit, prange
 
 from ._dispatch import (
     FASTMATH,
+    ROWS_PER_TASK,
     ROWS_PER_THREAD,
     border_code,
     cpu_threads,
     cuda_function,
     grid_1d,
+    parallel_tasks,
     row_tasks,
     task_rows,
     use_cuda,
@@ -169,49 +171,56 @@ def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, sca
                               out_attrs, tri_id, Trow)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out, field,
-                          out_attrs, tri_id):
-    """``_trifield_cpu`` (the scaled field in the window) and, in the same pass, the picture:
-    ``out`` (a copy of ``src``) gets the bilinear sample of ``src`` through the scaled field
-    wherever that is not exactly (0, 0) - the arithmetic of ``warp_in_region`` (the box's
-    field shifted by the box corner, then ``sampling._warp_row``), so the same pixels."""
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
+                           field, out_attrs, tri_id):
+    """Rows ``task_rows(t)`` of the window for :func:`_triwarp_confined_cpu` (a serial function:
+    numba compiles a prange body that only calls it in a fraction of the time of the body inlined)."""
     bh, bw = field.shape[0], field.shape[1]
     sh, sw, nc = src.shape
     S = src.reshape(-1)
     nk = aplane.shape[1]
     fx0 = np.float32(x0)
     fy0 = np.float32(y0)
-    for t in prange(row_tasks(bh)):
-        Trow = np.empty(bw, np.int32)
-        qxs = np.empty(bw, np.float32)
-        qys = np.empty(bw, np.float32)
-        idx = np.empty(bw, np.int64)
-        wx = np.empty(bw, np.float32)
-        wy = np.empty(bw, np.float32)
-        O = np.empty(bw * nc + 16, np.float32)  # slack for the 4-pixel vector stores
-        for r in task_rows(t, bh):
-            if nk == 2:  # literal count (the normalised map): unrolled loop
-                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
-                              out_attrs, tri_id, Trow)
-            else:
-                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
-                              out_attrs, tri_id, Trow)
-            fr = np.float32(r)
-            for jj in range(bw):  # warp_in_region: field + box corner, then (j + 0.5) + d - 0.5
-                qxs[jj] = np.float32(jj) + (field[r, jj, 0] + fx0)
-                qys[jj] = fr + (field[r, jj, 1] + fy0)
-            if nc == 3:  # literal channel count: unrolled
-                prep_row(qxs, qys, bw, sw, sh, 3, idx, wx, wy)
-                gather_row(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
-            else:
-                prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
-                gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
-            i = y0 + r
-            for jj in range(bw):
-                if field[r, jj, 0] != 0 or field[r, jj, 1] != 0:  # a still pixel keeps the plate's own
-                    for k in range(nc):
-                        out[i, x0 + jj, k] = O[jj * nc + k]
+    Trow = np.empty(bw, np.int32)
+    qxs = np.empty(bw, np.float32)
+    qys = np.empty(bw, np.float32)
+    idx = np.empty(bw, np.int64)
+    wx = np.empty(bw, np.float32)
+    wy = np.empty(bw, np.float32)
+    O = np.empty(bw * nc + 16, np.float32)  # slack for the 4-pixel vector stores
+    for r in range(t0 * ROWS_PER_TASK, min(bh, t1 * ROWS_PER_TASK)):
+        if nk == 2:  # literal count (the normalised map): unrolled loop
+            _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
+                          out_attrs, tri_id, Trow)
+        else:
+            _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
+                          out_attrs, tri_id, Trow)
+        fr = np.float32(r)
+        for jj in range(bw):  # warp_in_region: field + box corner, then (j + 0.5) + d - 0.5
+            qxs[jj] = np.float32(jj) + (field[r, jj, 0] + fx0)
+            qys[jj] = fr + (field[r, jj, 1] + fy0)
+        if nc == 3:  # literal channel count: unrolled
+            prep_row(qxs, qys, bw, sw, sh, 3, idx, wx, wy)
+            gather_row(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
+        else:
+            prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
+            gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
+        i = y0 + r
+        for jj in range(bw):
+            if field[r, jj, 0] != 0 or field[r, jj, 1] != 0:  # a still pixel keeps the plate's own
+                for k in range(nc):
+                    out[i, x0 + jj, k] = O[jj * nc + k]
+
+
+def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out, field,
+                          out_attrs, tri_id):
+    """``_trifield_cpu`` (the scaled field in the window) and, in the same pass, the picture:
+    ``out`` (a copy of ``src``) gets the bilinear sample of ``src`` through the scaled field
+    wherever that is not exactly (0, 0) - the arithmetic of ``warp_in_region`` (the box's
+    field shifted by the box corner, then ``sampling._warp_row``), so the same pixels."""
+    parallel_tasks(_triwarp_confined_tasks, row_tasks(field.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
+                   qplane, aplane, scale, src, mode, out, field, out_attrs, tri_id)
 
 
 def _vertex_arrays(dst_xy, src_xy, faces, attrs):
