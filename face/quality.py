@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from facewarp.core.color import linear_to_lab
 from facewarp.core.types import Image, Landmarks
 from facewarp.face.landmarks import to_ibug68
 from facewarp.face.mouth import box_around, contours, lip_indices, lips_ring, polygon_coverage
 from facewarp.face.tracking import TRACKER_DEFAULTS, inter_ocular, track_image
+from facewarp.kernels._dispatch import parallel_tasks
 
 
 @dataclass
@@ -56,15 +57,10 @@ def transfer_error(image: Image, requested: Landmarks, settings: dict | None = N
     return err
 
 
-@njit(parallel=True, cache=True)
-def _outside_max_abs(out, ref, matte):  # pragma: no cover - compiled
-    """Per row of H x W x C float32 ``out``/``ref``: the largest |out - ref| in float64 where the
-    H x W ``matte`` is 0, whether the row has such a pixel and whether a difference there is NaN."""
+@njit(cache=True, nogil=True)
+def _outside_max_abs_tasks(t0, t1, out, ref, matte, row_max, row_any, row_nan):  # pragma: no cover - compiled
     h, w, c = out.shape
-    row_max = np.zeros(h)
-    row_any = np.zeros(h, np.bool_)
-    row_nan = np.zeros(h, np.bool_)
-    for i in prange(h):
+    for i in range(t0, t1):  # a task is a row
         m = 0.0
         seen = False
         nan = False
@@ -80,6 +76,16 @@ def _outside_max_abs(out, ref, matte):  # pragma: no cover - compiled
         row_max[i] = m
         row_any[i] = seen
         row_nan[i] = nan
+
+
+def _outside_max_abs(out, ref, matte):
+    """Per row of H x W x C float32 ``out``/``ref``: the largest |out - ref| in float64 where the
+    H x W ``matte`` is 0, whether the row has such a pixel and whether a difference there is NaN."""
+    h = out.shape[0]
+    row_max = np.zeros(h)
+    row_any = np.zeros(h, np.bool_)
+    row_nan = np.zeros(h, np.bool_)
+    parallel_tasks(_outside_max_abs_tasks, h, out, ref, matte, row_max, row_any, row_nan)
     return row_max, row_any, row_nan
 
 

@@ -7,13 +7,20 @@ plus a CPU twin with the same signature and a dispatcher (see ``_dispatch``).
                barycentric attribute interpolation
     triwarp    piecewise-affine triangle warp (raster + affine map + sample, one pass)
 
+The CPU twins are serial ``nogil`` numba functions over a range of row tasks, run on
+``numba.get_num_threads()`` threads by ``_dispatch.parallel_tasks`` (chunks handed out first
+come first served, so a core shared with another job slows the kernel by its share only; no
+numba ``prange``, whose bodies cost twice the compile time). ``numba.set_num_threads`` (and
+``NUMBA_NUM_THREADS``) therefore still set how many threads a kernel uses.
+
 Every kernel module imports numba, and this package's ``__init__`` runs first, so the numba
 run-time settings are made here, before numba is imported (numba and OpenMP read them once,
 at import / first parallel launch). Each is a default only: a variable already set in the
 environment wins (docs/geometry.md, "Kernels on a shared machine").
 
     OMP_WAIT_POLICY=passive
-        OpenMP workers sleep when a parallel region ends instead of spinning for ~0.1-0.2 s:
+        OpenMP workers (numba's layer, torch's) sleep when a parallel region ends instead of
+        spinning for ~0.1-0.2 s:
         spinning workers steal the cores of whatever runs next (OpenCV, OpenEXR's threads, the
         next kernel) and of other jobs on a shared node (measured 3.2x slower kernels with one
         core held by another process).

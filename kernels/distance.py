@@ -13,17 +13,20 @@ machines differed from one render of the shot.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from ._dispatch import parallel_tasks
 
 COLUMNS_PER_TASK = 256  # the column pass walks a block of columns row by row (cache lines, not strides)
 
 
-@njit(cache=True, parallel=True)
-def _columns(zero, g, far):
+@njit(cache=True, nogil=True)
+def _columns(b0, b1, zero, g, far):
     """``g`` = squared distance to the nearest zero in the same column (``far``: none), as
-    integers (int32 for images below 46341 px a side: half the memory traffic of float64)."""
+    integers (int32 for images below 46341 px a side: half the memory traffic of float64);
+    blocks of columns ``[b0, b1)``."""
     h, w = zero.shape
-    for b in prange((w + COLUMNS_PER_TASK - 1) // COLUMNS_PER_TASK):
+    for b in range(b0, b1):
         c0 = b * COLUMNS_PER_TASK
         n = min(w, c0 + COLUMNS_PER_TASK) - c0
         last = np.full(n, -1, g.dtype)
@@ -46,13 +49,13 @@ def _columns(zero, g, far):
                 gr[x] = min(gr[x], (k - yy) * (k - yy)) if k >= 0 else gr[x]
 
 
-@njit(cache=True, parallel=True)
-def _rows(g, far, out):
+@njit(cache=True, nogil=True)
+def _rows(y0, y1, g, far, out):
     h, w = g.shape
-    for y in prange(h):
+    v = np.empty(w, np.int64)  # parabola apexes of the lower envelope
+    z = np.empty(w + 1, np.float64)  # where each parabola starts to be the lowest
+    for y in range(y0, y1):
         f = g[y]
-        v = np.empty(w, np.int64)  # parabola apexes of the lower envelope
-        z = np.empty(w + 1, np.float64)  # where each parabola starts to be the lowest
         # columns without a zero (f = far) are left out: such a parabola is never the lowest
         # where any other exists (every finite one is below w^2 across the row)
         k = -1
@@ -98,6 +101,6 @@ def distance_to_zero(image: np.ndarray) -> np.ndarray:
     g = np.empty(zero.shape, itype)
     out = np.empty(zero.shape, np.float32)
     if zero.size:
-        _columns(zero, g, itype(far))
-        _rows(g, itype(far), out)
+        parallel_tasks(_columns, -(-zero.shape[1] // COLUMNS_PER_TASK), zero, g, itype(far))
+        parallel_tasks(_rows, zero.shape[0], g, itype(far), out)
     return out

@@ -16,9 +16,9 @@ import math
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._dispatch import cpu_threads
+from ._dispatch import cpu_threads, parallel_tasks
 
 
 @njit(cache=True)
@@ -32,20 +32,24 @@ def _premultiply(values, weight):
     return out
 
 
-@njit(parallel=True, cache=True)
-def _pull_level(vw, ww, up):
-    """One push-pull step down: the level's own coverage-weighted mean where it is fully
-    covered, the coarser estimate ``up`` where it is empty, a blend by coverage in between.
-    One fused pass (a numpy chain of the same expression cost ~10 temporaries per level)."""
+@njit(cache=True, nogil=True)
+def _pull_level_tasks(t0, t1, vw, ww, up, out):
     h, w, k = vw.shape
-    out = np.empty_like(vw)
-    for i in prange(h):
+    for i in range(t0, t1):  # a task is a row
         for j in range(w):
             wt = ww[i, j]
             a = min(max(wt, np.float32(0.0)), np.float32(1.0))
             inv = np.float32(1.0) / max(wt, np.float32(1e-12))
             for c in range(k):
                 out[i, j, c] = a * (vw[i, j, c] * inv) + (np.float32(1.0) - a) * up[i, j, c]
+
+
+def _pull_level(vw, ww, up):
+    """One push-pull step down: the level's own coverage-weighted mean where it is fully
+    covered, the coarser estimate ``up`` where it is empty, a blend by coverage in between.
+    One fused pass (a numpy chain of the same expression cost ~10 temporaries per level)."""
+    out = np.empty_like(vw)
+    parallel_tasks(_pull_level_tasks, vw.shape[0], vw, ww, up, out)
     return out
 
 
@@ -73,14 +77,11 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return filled.reshape(np.shape(values)) if np.ndim(values) == 2 else filled
 
 
-@njit(parallel=True, cache=True)
-def _falloff(values, covered, filled, dist, scale, falloff):
-    """Covered cells keep their values; the others get ``filled`` times the Gaussian of their
-    distance (full-resolution pixels) from the coverage's edge."""
+@njit(cache=True, nogil=True)
+def _falloff_tasks(t0, t1, values, covered, filled, dist, scale, falloff, out):
     h, w, k = values.shape
-    out = np.empty_like(values)
     half = 0.5 * scale
-    for i in prange(h):
+    for i in range(t0, t1):  # a task is a row
         for j in range(w):
             if covered[i, j]:
                 for c in range(k):
@@ -90,6 +91,13 @@ def _falloff(values, covered, filled, dist, scale, falloff):
             f = np.float32(math.exp(-0.5 * d * d))
             for c in range(k):
                 out[i, j, c] = filled[i, j, c] * f
+
+
+def _falloff(values, covered, filled, dist, scale, falloff):
+    """Covered cells keep their values; the others get ``filled`` times the Gaussian of their
+    distance (full-resolution pixels) from the coverage's edge."""
+    out = np.empty_like(values)
+    parallel_tasks(_falloff_tasks, values.shape[0], values, covered, filled, dist, scale, falloff, out)
     return out
 
 

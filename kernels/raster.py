@@ -32,9 +32,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._dispatch import ROWS_PER_THREAD, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
+from ._dispatch import (
+    ROWS_PER_THREAD,
+    cpu_threads,
+    cuda_function,
+    grid_1d,
+    parallel_tasks,
+    row_tasks,
+    task_rows,
+    use_cuda,
+)
 from .sampling import _axis_tables
 
 CULL_MODES = {"none": 0, "back": 1, "front": 2}
@@ -174,13 +183,9 @@ def _planes(vx, vy, area, faces, vals):
     return P
 
 
-@njit(parallel=True, cache=True)
-def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale, nscaled,
-                       tri_id, values, coverage, fill):
-    """The raster of the pixels ``[x0, x1) x [y0, y1)`` (frame coordinates) of the full-frame
-    ``tri_id`` / ``values`` / ``coverage`` (other pixels are not written): the same arithmetic
-    and tie rules as the whole frame, so the same values, bit for bit. ``scale`` (the window's
-    size; 0 x 0: none) multiplies the first ``nscaled`` channels in float32."""
+@njit(cache=True, nogil=True)
+def _raster_window_tasks(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                         nscaled, tri_id, values, coverage, fill):
     height, width = coverage.shape
     bh = y1 - y0
     nk = aplane.shape[1]
@@ -193,9 +198,9 @@ def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane
     else:
         fx0, fx1, ftx = _axis_tables(1, 1, np.float32(1.0))
         fy0, fy1, fty = _axis_tables(height, 1, np.float32(1.0))
-    for tk in prange(row_tasks(bh)):
-        zb = np.empty(width, np.float32)
-        ids = np.empty(width, np.int32)
+    zb = np.empty(width, np.float32)
+    ids = np.empty(width, np.int32)
+    for tk in range(t0, t1):
         for r in task_rows(tk, bh):
             i = y0 + r
             zb[x0:x1] = np.inf
@@ -218,6 +223,16 @@ def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane
             else:
                 _resolve_row(i, r, x0, x1, ids, aplane, nk, scale, scaled, nscaled, keep_ids, tri_id, values,
                              coverage, fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
+
+
+def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale, nscaled,
+                       tri_id, values, coverage, fill):
+    """The raster of the pixels ``[x0, x1) x [y0, y1)`` (frame coordinates) of the full-frame
+    ``tri_id`` / ``values`` / ``coverage`` (other pixels are not written): the same arithmetic
+    and tie rules as the whole frame, so the same values, bit for bit. ``scale`` (the window's
+    size; 0 x 0: none) multiplies the first ``nscaled`` channels in float32."""
+    parallel_tasks(_raster_window_tasks, row_tasks(y1 - y0), x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane,
+                   aplane, use_depth, scale, nscaled, tri_id, values, coverage, fill)
 
 
 @njit(inline="always", cache=True)

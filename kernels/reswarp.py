@@ -37,12 +37,22 @@ import threading
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 from facewarp.core import memory
 
-from ._dispatch import FASTMATH, border_code, cpu_threads, cuda_function, grid_1d, row_tasks, task_rows, use_cuda
+from ._dispatch import (
+    FASTMATH,
+    border_code,
+    cpu_threads,
+    cuda_function,
+    grid_1d,
+    parallel_tasks,
+    row_tasks,
+    task_rows,
+    use_cuda,
+)
 from .sampling import (
     BINOMIAL8,
     _axis_tables,
@@ -152,36 +162,34 @@ def _residual_tables(H, W, hl, wl):
     return y0, y1, ty, axis_segments(x0, wl), tx
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _residual_cpu(plate, low, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _residual_tasks(t0, t1, plate, low, out):
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
     y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
     P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
-    for t in prange(row_tasks(H)):
-        row = np.empty(wl * C, np.float32)
+    row = np.empty(wl * C, np.float32)
+    for t in range(t0, t1):
         for i in task_rows(t, H):
             _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _reduce_residual_cpu(plate, kern, band, low, out):
-    """``low`` = REDUCE(plate) and ``out`` = plate - up(low) in one streaming pass: each task
-    reduces a band of ``band`` coarse rows, then (while the plate rows it read are still in
-    cache) writes the fine residual rows that need only those coarse rows; the rows that
-    straddle a band seam (two per seam) are written in a second, short pass. The same row
-    functions as ``reduce_octave`` and ``residual``: bit-identical to them."""
+def _residual_cpu(plate, low, out):
+    parallel_tasks(_residual_tasks, row_tasks(plate.shape[0]), plate, low, out)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reduce_residual_bands(b0, b1, plate, kern, band, low, out):
     H, W, C = plate.shape
     hl, wl = low.shape[0], low.shape[1]
     y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
     P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
-    nb = -(-hl // band)
-    for b in prange(nb):
-        acc = np.empty(W * C, np.float32)
-        acc2 = np.empty(W * C, np.float32)
-        ev = np.empty((wl + 4) * C, np.float32)
-        od = np.empty((wl + 4) * C, np.float32)
-        row = np.empty(wl * C, np.float32)
+    acc = np.empty(W * C, np.float32)
+    acc2 = np.empty(W * C, np.float32)
+    ev = np.empty((wl + 4) * C, np.float32)
+    od = np.empty((wl + 4) * C, np.float32)
+    row = np.empty(wl * C, np.float32)
+    for b in range(b0, b1):
         u0 = b * band
         u1 = min(hl, u0 + band)
         for u in range(u0, u1, 2):
@@ -191,12 +199,31 @@ def _reduce_residual_cpu(plate, kern, band, low, out):
         for i in range(max(0, 2 * u0 - 2), min(H, 2 * u1 + 2)):
             if y0[i] >= u0 and y1[i] < u1:
                 _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
-    for b in prange(nb - 1):  # the fine rows that straddle the seam between bands b and b + 1
-        row = np.empty(wl * C, np.float32)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reduce_residual_seams(b0, b1, plate, band, low, out):
+    H, W, C = plate.shape
+    hl, wl = low.shape[0], low.shape[1]
+    y0, y1, ty, seg, tx = _residual_tables(H, W, hl, wl)
+    P, O, L = plate.reshape(H, W * C), out.reshape(H, W * C), low.reshape(hl, wl * C)
+    row = np.empty(wl * C, np.float32)
+    for b in range(b0, b1):  # the fine rows that straddle the seam between bands b and b + 1
         u1 = (b + 1) * band
         for i in range(max(0, 2 * u1 - 4), min(H, 2 * u1 + 4)):
             if y0[i] < u1 <= y1[i]:
                 _residual_fine_row(i, P, O, L, wl, W, C, y0, y1, ty, seg, tx, row)
+
+
+def _reduce_residual_cpu(plate, kern, band, low, out):
+    """``low`` = REDUCE(plate) and ``out`` = plate - up(low) in one streaming pass: each task
+    reduces a band of ``band`` coarse rows, then (while the plate rows it read are still in
+    cache) writes the fine residual rows that need only those coarse rows; the rows that
+    straddle a band seam (two per seam) are written in a second, short pass. The same row
+    functions as ``reduce_octave`` and ``residual``: bit-identical to them."""
+    nb = -(-low.shape[0] // band)
+    parallel_tasks(_reduce_residual_bands, nb, plate, kern, band, low, out)
+    parallel_tasks(_reduce_residual_seams, nb - 1, plate, band, low, out)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -270,8 +297,8 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, wf, fseg, ftx, wb, bseg, b
     gather_row(P, W, H, nc, mode, qxs, qys, idx, wx, wy, W, O, ob, True)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reswarp_add_tasks(t0, t1, residual, base, field, fsx, fsy, mode, out):
     H, W, C = residual.shape
     hb, wb = base.shape[0], base.shape[1]
     hf, wf = field.shape[0], field.shape[1]
@@ -284,15 +311,15 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
     P = residual.reshape(-1)
     O = out.reshape(-1)
     B = base.reshape(hb, wb * C)
-    for t in prange(row_tasks(H)):  # work rows allocated once per task (_dispatch.ROWS_PER_TASK)
-        Fr = np.empty(wf * 2, np.float32)
-        Br = np.empty(wb * C, np.float32)
-        U = np.empty(W * 2, np.float32)
-        qxs = np.empty(W, np.float32)
-        qys = np.empty(W, np.float32)
-        idx = np.empty(W, np.int64)
-        wx = np.empty(W, np.float32)
-        wy = np.empty(W, np.float32)
+    Fr = np.empty(wf * 2, np.float32)  # work rows allocated once per chunk of tasks
+    Br = np.empty(wb * C, np.float32)
+    U = np.empty(W * 2, np.float32)
+    qxs = np.empty(W, np.float32)
+    qys = np.empty(W, np.float32)
+    idx = np.empty(W, np.int64)
+    wx = np.empty(W, np.float32)
+    wy = np.empty(W, np.float32)
+    for t in range(t0, t1):
         for i in task_rows(t, H):
             # blend the two coarse rows once per output row (field scaled to plate pixels)
             a = fty[i]
@@ -310,6 +337,10 @@ def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
                 _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
             else:
                 _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
+
+
+def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
+    parallel_tasks(_reswarp_add_tasks, row_tasks(residual.shape[0]), residual, base, field, fsx, fsy, mode, out)
 
 
 def _c(a, ndim=3):

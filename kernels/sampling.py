@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._dispatch import (
     FASTMATH,
@@ -27,6 +27,7 @@ from ._dispatch import (
     cpu_threads,
     cuda_function,
     grid_1d,
+    parallel_tasks,
     row_tasks,
     task_rows,
     use_cuda,
@@ -290,33 +291,36 @@ def _warp_row(i, S, Fd, O, sh, sw, w, nc, mode, qxs, qys, idx, wx, wy):
     gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, w, O, i * w * nc, False)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _warp_bilinear_cpu(src, field, mode, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _warp_bilinear_tasks(t0, t1, src, field, mode, out):
     h, w, c = out.shape
     sh, sw = src.shape[0], src.shape[1]
     S = src.reshape(-1)
     Fd = field.reshape(-1)
     O = out.reshape(-1)
-    for t in prange(row_tasks(h)):
-        qxs = np.empty(w, np.float32)
-        qys = np.empty(w, np.float32)
-        idx = np.empty(w, np.int64)
-        wx = np.empty(w, np.float32)
-        wy = np.empty(w, np.float32)
-        for i in task_rows(t, h):
-            if c == 3:  # literal channel count: unrolled
-                _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
-            else:
-                _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
+    qxs = np.empty(w, np.float32)
+    qys = np.empty(w, np.float32)
+    idx = np.empty(w, np.int64)
+    wx = np.empty(w, np.float32)
+    wy = np.empty(w, np.float32)
+    for i in range(t0 * ROWS_PER_TASK, min(h, t1 * ROWS_PER_TASK)):
+        if c == 3:  # literal channel count: unrolled
+            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
+        else:
+            _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _resample_bilinear_cpu(src, out):
+def _warp_bilinear_cpu(src, field, mode, out):
+    parallel_tasks(_warp_bilinear_tasks, row_tasks(out.shape[0]), src, field, mode, out)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _resample_bilinear_tasks(t0, t1, src, out):
     h, w, c = out.shape
     sh, sw = src.shape[0], src.shape[1]
     rx = np.float32(sw / w)
     ry = np.float32(sh / h)
-    for i in prange(h):
+    for i in range(t0, t1):  # a task is a row
         v = clamp_coord((np.float32(i) + np.float32(0.5)) * ry - np.float32(0.5), sh)
         y0 = min(int(v), sh - 1)
         y1 = min(y0 + 1, sh - 1)
@@ -332,14 +336,22 @@ def _resample_bilinear_cpu(src, out):
                 out[i, j, k] = top + ay * (bot - top)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _down2_cpu(src, out):
+def _resample_bilinear_cpu(src, out):
+    parallel_tasks(_resample_bilinear_tasks, out.shape[0], src, out)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _down2_tasks(t0, t1, src, out):
     h, w, c = out.shape
-    for i in prange(h):
+    for i in range(t0, t1):  # a task is a row
         for j in range(w):
             for k in range(c):
                 out[i, j, k] = np.float32(0.25) * (src[2 * i, 2 * j, k] + src[2 * i, 2 * j + 1, k]
                                                    + src[2 * i + 1, 2 * j, k] + src[2 * i + 1, 2 * j + 1, k])
+
+
+def _down2_cpu(src, out):
+    parallel_tasks(_down2_tasks, out.shape[0], src, out)
 
 
 # 8-tap binomial kernel (1 7 21 35 35 21 7 1) / 128 centred between the two fine pixels of
@@ -422,22 +434,26 @@ def reduce_rows(S, h, w, c, u, n, kern, acc, acc2, ev, od, L):
     _reduce_horizontal(acc, ev, od, w, c, kern, L[u])
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _reduce2_cpu(src, kern, out):
-    """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis."""
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reduce2_tasks(t0, t1, src, kern, out):
     h, w, c = src.shape
     ho, wo = out.shape[0], out.shape[1]
     S = src.reshape(h, w * c)
     O = out.reshape(ho, wo * c)
-    for t in prange(row_tasks(ho)):
-        acc = np.empty(w * c, np.float32)
-        acc2 = np.empty(w * c, np.float32)
-        ev = np.empty((wo + 4) * c, np.float32)
-        od = np.empty((wo + 4) * c, np.float32)
+    acc = np.empty(w * c, np.float32)
+    acc2 = np.empty(w * c, np.float32)
+    ev = np.empty((wo + 4) * c, np.float32)
+    od = np.empty((wo + 4) * c, np.float32)
+    for t in range(t0, t1):
         u0 = t * ROWS_PER_TASK  # even: the rows go in pairs
         u1 = min(ho, u0 + ROWS_PER_TASK)
         for u in range(u0, u1, 2):
             reduce_rows(S, h, w, c, u, min(2, u1 - u), kern, acc, acc2, ev, od, O)
+
+
+def _reduce2_cpu(src, kern, out):
+    """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis."""
+    parallel_tasks(_reduce2_tasks, row_tasks(out.shape[0]), src, kern, out)
 
 
 def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:
@@ -511,14 +527,14 @@ def _area_weights(n_in: int, n_out: int):
     return starts, np.asarray(idx, np.int64), np.asarray(wts, np.float32)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _area_tasks(t0, t1, src, ys, yi, yw, xs, xi, xw, out):
     ho, wo, c = out.shape
     w = src.shape[1]
     S = src.reshape(src.shape[0], w * c)
     O = out.reshape(ho, wo * c)
-    for tk in prange(row_tasks(ho)):
-        acc = np.empty(w * c, np.float32)
+    acc = np.empty(w * c, np.float32)
+    for tk in range(t0, t1):
         for u in task_rows(tk, ho):
             acc[:] = 0
             for n in range(ys[u], ys[u + 1]):  # weighted sum of the input rows (vectorises)
@@ -532,6 +548,10 @@ def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
                     for n in range(xs[v], xs[v + 1]):
                         sm += xw[n] * acc[xi[n] * c + k]
                     O[u, v * c + k] = sm
+
+
+def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
+    parallel_tasks(_area_tasks, row_tasks(out.shape[0]), src, ys, yi, yw, xs, xi, xw, out)
 
 
 # --------------------------------------------------------------------------- public API

@@ -22,7 +22,7 @@ re-warped in the box, at a fraction of the full-frame work.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._dispatch import (
     FASTMATH,
@@ -87,8 +87,9 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
     gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, width, O, rb * nc, False)
 
 
-@njit(parallel=True, cache=True)
-def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id):
+@njit(cache=True, nogil=True)
+def _triwarp_tasks(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs,
+                   tri_id):
     height, width = out.shape[0], out.shape[1]
     sh, sw, nc = src.shape
     S = src.reshape(-1)
@@ -96,13 +97,13 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
     Fd = field.reshape(-1)
     A = out_attrs.reshape(-1)
     nk = aplane.shape[1]
-    for t in prange(row_tasks(height)):
-        Trow = np.empty(width, np.int32)
-        qxs = np.empty(width, np.float32)
-        qys = np.empty(width, np.float32)
-        idx = np.empty(width, np.int64)
-        wx = np.empty(width, np.float32)
-        wy = np.empty(width, np.float32)
+    Trow = np.empty(width, np.int32)
+    qxs = np.empty(width, np.float32)
+    qys = np.empty(width, np.float32)
+    idx = np.empty(width, np.int64)
+    wx = np.empty(width, np.float32)
+    wy = np.empty(width, np.float32)
+    for t in range(t0, t1):
         for i in task_rows(t, height):
             if nc == 3 and nk == 2:  # literal counts (RGB, normalised map): unrolled loops
                 _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, 2, mode, O, Fd, A,
@@ -110,6 +111,11 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
             else:
                 _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
                              tri_id, qxs, qys, idx, wx, wy, Trow)
+
+
+def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id):
+    parallel_tasks(_triwarp_tasks, row_tasks(out.shape[0]), vx, vy, area, owned, counts, tris, qplane, aplane, src,
+                   mode, out, field, out_attrs, tri_id)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -156,12 +162,12 @@ def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 
             T[r, jj] = Trow[jj]
 
 
-@njit(parallel=True, cache=True)
-def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
+@njit(cache=True, nogil=True)
+def _trifield_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
     bh, bw = field.shape[0], field.shape[1]
     nk = aplane.shape[1]
-    for t in prange(row_tasks(bh)):
-        Trow = np.empty(bw, np.int32)
+    Trow = np.empty(bw, np.int32)
+    for t in range(t0, t1):
         for r in task_rows(t, bh):
             if nk == 2:  # literal count (the normalised map): unrolled loop
                 _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
@@ -171,11 +177,15 @@ def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, sca
                               out_attrs, tri_id, Trow)
 
 
+def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
+    parallel_tasks(_trifield_tasks, row_tasks(field.shape[0]), x0, y0, vx, vy, area, owned, counts, tris, qplane,
+                   aplane, scale, field, out_attrs, tri_id)
+
+
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
                            field, out_attrs, tri_id):
-    """Rows ``task_rows(t)`` of the window for :func:`_triwarp_confined_cpu` (a serial function:
-    numba compiles a prange body that only calls it in a fraction of the time of the body inlined)."""
+    """The window's rows of tasks ``[t0, t1)`` for :func:`_triwarp_confined_cpu`."""
     bh, bw = field.shape[0], field.shape[1]
     sh, sw, nc = src.shape
     S = src.reshape(-1)
