@@ -119,15 +119,18 @@ def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, o
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, F, A, T, Trow):
+def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, F, A, T, oy, ox, Trow):
     """Row ``i`` (frame coordinates) of the window ``[x0, x0 + bw) x [y0, ...)``: the field,
     attrs and triangle ids of ``_triwarp_row`` with the same arithmetic (bit-identical), no
-    image; field and attrs times ``scale`` (window-sized; 0 x 0: none) when given. ``F``, ``A``
-    and ``T`` may be views into larger arrays."""
+    image; field and attrs times ``scale`` (window-sized; 0 x 0: none) when given. The window's
+    pixel (0, 0) is ``F[oy, ox]`` (and ``A``'s, ``T``'s): whole C-contiguous arrays, not views,
+    so the kernel is compiled once whatever the window (a view's layout is part of its type:
+    a frame with a fold-over, which wants ids, compiled the kernel a second time mid-render)."""
     bw = Trow.shape[0]
     py = i + 0.5
     fpy = np.float32(py)
     r = i - y0
+    ro = oy + r
     scaled = scale.shape[0] > 0
     one = np.float32(1.0)
     for j in range(bw):
@@ -147,38 +150,41 @@ def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 
             px = j + 0.5
             Trow[jj] = t
             m = scale[r, jj] if scaled else one  # (a float32 product by 1 is exact)
-            F[r, jj, 0] = (np.float32(qxx * px + qxr) - np.float32(px)) * m
-            F[r, jj, 1] = (np.float32(qyx * px + qyr) - fpy) * m
+            F[ro, ox + jj, 0] = (np.float32(qxx * px + qxr) - np.float32(px)) * m
+            F[ro, ox + jj, 1] = (np.float32(qyx * px + qyr) - fpy) * m
             for k in range(nk):
-                A[r, jj, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2]) * m
+                A[ro, ox + jj, k] = np.float32(aplane[t, k, 0] * px + aplane[t, k, 1] * py + aplane[t, k, 2]) * m
     for jj in range(bw):
         if Trow[jj] < 0:
-            F[r, jj, 0] = 0.0
-            F[r, jj, 1] = 0.0
+            F[ro, ox + jj, 0] = 0.0
+            F[ro, ox + jj, 1] = 0.0
             for k in range(nk):
-                A[r, jj, k] = 0.0
+                A[ro, ox + jj, k] = 0.0
     if T.shape[0] > 0:
         for jj in range(bw):
-            T[r, jj] = Trow[jj]
+            T[ro, ox + jj] = Trow[jj]
 
 
 @njit(cache=True, nogil=True)
-def _trifield_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
-    bh, bw = field.shape[0], field.shape[1]
+def _trifield_tasks(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                    out_attrs, tri_id):
     nk = aplane.shape[1]
     Trow = np.empty(bw, np.int32)
     for t in range(t0, t1):
         for r in task_rows(t, bh):
             if nk == 2:  # literal count (the normalised map): unrolled loop
                 _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
-                              out_attrs, tri_id, Trow)
+                              out_attrs, tri_id, oy, ox, Trow)
             else:
                 _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
-                              out_attrs, tri_id, Trow)
+                              out_attrs, tri_id, oy, ox, Trow)
 
 
-def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs, tri_id):
-    parallel_tasks(_trifield_tasks, row_tasks(field.shape[0]), x0, y0, vx, vy, area, owned, counts, tris, qplane,
+def _trifield_cpu(x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs,
+                  tri_id):
+    """The window ``[x0, x0 + bw) x [y0, y0 + bh)`` into ``field`` / ``out_attrs`` / ``tri_id``
+    (whole arrays; (0, 0) ids: not wanted) from their pixel ``(oy, ox)`` on."""
+    parallel_tasks(_trifield_tasks, row_tasks(bh), x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane,
                    aplane, scale, field, out_attrs, tri_id)
 
 
@@ -186,7 +192,7 @@ def _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, sca
 def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
                            field, out_attrs, tri_id):
     """The window's rows of tasks ``[t0, t1)`` for :func:`_triwarp_confined_cpu`."""
-    bh, bw = field.shape[0], field.shape[1]
+    bh, bw = scale.shape[0], scale.shape[1]
     sh, sw, nc = src.shape
     S = src.reshape(-1)
     nk = aplane.shape[1]
@@ -202,23 +208,23 @@ def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, q
     for r in range(t0 * ROWS_PER_TASK, min(bh, t1 * ROWS_PER_TASK)):
         if nk == 2:  # literal count (the normalised map): unrolled loop
             _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
-                          out_attrs, tri_id, Trow)
+                          out_attrs, tri_id, y0, x0, Trow)
         else:
             _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
-                          out_attrs, tri_id, Trow)
+                          out_attrs, tri_id, y0, x0, Trow)
         fr = np.float32(r)
+        i = y0 + r
         for jj in range(bw):  # warp_in_region: field + box corner, then (j + 0.5) + d - 0.5
-            qxs[jj] = np.float32(jj) + (field[r, jj, 0] + fx0)
-            qys[jj] = fr + (field[r, jj, 1] + fy0)
+            qxs[jj] = np.float32(jj) + (field[i, x0 + jj, 0] + fx0)
+            qys[jj] = fr + (field[i, x0 + jj, 1] + fy0)
         if nc == 3:  # literal channel count: unrolled
             prep_row(qxs, qys, bw, sw, sh, 3, idx, wx, wy)
             gather_row(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
         else:
             prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
             gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
-        i = y0 + r
         for jj in range(bw):
-            if field[r, jj, 0] != 0 or field[r, jj, 1] != 0:  # a still pixel keeps the plate's own
+            if field[i, x0 + jj, 0] != 0 or field[i, x0 + jj, 1] != 0:  # a still pixel keeps the plate's own
                 for k in range(nc):
                     out[i, x0 + jj, k] = O[jj * nc + k]
 
@@ -228,8 +234,10 @@ def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, apl
     """``_trifield_cpu`` (the scaled field in the window) and, in the same pass, the picture:
     ``out`` (a copy of ``src``) gets the bilinear sample of ``src`` through the scaled field
     wherever that is not exactly (0, 0) - the arithmetic of ``warp_in_region`` (the box's
-    field shifted by the box corner, then ``sampling._warp_row``), so the same pixels."""
-    parallel_tasks(_triwarp_confined_tasks, row_tasks(field.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
+    field shifted by the box corner, then ``sampling._warp_row``), so the same pixels.
+    ``field``, ``out_attrs`` and ``tri_id`` are whole frames ((0, 0) ids: not wanted); the
+    window's size is ``scale``'s."""
+    parallel_tasks(_triwarp_confined_tasks, row_tasks(scale.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
                    qplane, aplane, scale, src, mode, out, field, out_attrs, tri_id)
 
 
@@ -292,8 +300,8 @@ def triangle_warp_confined(image, dst_xy, src_xy, faces, window, scale, attrs=No
     aplane = _planes(vx, vy, area, faces, attrs)
     with cpu_threads(bw * bh):
         _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src_img,
-                              border_code(border), out, field[box], out_attrs[box],
-                              tri_id[box] if want_ids else np.empty((0, 0), np.int32))
+                              border_code(border), out, field, out_attrs,
+                              tri_id if want_ids else np.empty((0, 0), np.int32))
     return out, field, out_attrs, tri_id
 
 
@@ -378,10 +386,10 @@ def triangle_field(dst_xy, src_xy, faces, width: int, height: int, attrs=None, w
     vx, vy, area, owned, counts, tris = _prepare(dst, faces, 0, x1, y1)
     qplane = _planes(vx, vy, area, faces, src)
     aplane = _planes(vx, vy, area, faces, attrs)
-    ids = tri_id[box] if want_ids else np.empty((0, 0), np.int32)
+    ids = tri_id if want_ids else np.empty((0, 0), np.int32)
     with cpu_threads(bw * bh):
-        _trifield_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, np.ascontiguousarray(scale),
-                      field[box], out_attrs[box], ids)
+        _trifield_cpu(x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane,
+                      np.ascontiguousarray(scale), field, out_attrs, ids)
     return field, out_attrs, tri_id
 
 
