@@ -188,14 +188,14 @@ def _trifield_cpu(x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qpl
                    aplane, scale, field, out_attrs, tri_id)
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
-def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
-                           field, out_attrs, tri_id):
-    """The window's rows of tasks ``[t0, t1)`` for :func:`_triwarp_confined_cpu`."""
+@njit(fastmath=FASTMATH, cache=True)
+def _triwarp_confined_rows(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
+                           field, out_attrs, tri_id, nc, nk):
+    """The window's rows of tasks ``[t0, t1)`` for :func:`_triwarp_confined_cpu`; ``nc`` / ``nk``:
+    the picture's channels and the attrs' (literals from the callers below: unrolled loops)."""
     bh, bw = scale.shape[0], scale.shape[1]
-    sh, sw, nc = src.shape
+    sh, sw = src.shape[0], src.shape[1]
     S = src.reshape(-1)
-    nk = aplane.shape[1]
     fx0 = np.float32(x0)
     fy0 = np.float32(y0)
     Trow = np.empty(bw, np.int32)
@@ -206,27 +206,36 @@ def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, q
     wy = np.empty(bw, np.float32)
     O = np.empty(bw * nc + 16, np.float32)  # slack for the 4-pixel vector stores
     for r in range(t0 * ROWS_PER_TASK, min(bh, t1 * ROWS_PER_TASK)):
-        if nk == 2:  # literal count (the normalised map): unrolled loop
-            _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
-                          out_attrs, tri_id, y0, x0, Trow)
-        else:
-            _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
-                          out_attrs, tri_id, y0, x0, Trow)
+        _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field, out_attrs,
+                      tri_id, y0, x0, Trow)
         fr = np.float32(r)
         i = y0 + r
         for jj in range(bw):  # warp_in_region: field + box corner, then (j + 0.5) + d - 0.5
             qxs[jj] = np.float32(jj) + (field[i, x0 + jj, 0] + fx0)
             qys[jj] = fr + (field[i, x0 + jj, 1] + fy0)
-        if nc == 3:  # literal channel count: unrolled
-            prep_row(qxs, qys, bw, sw, sh, 3, idx, wx, wy)
-            gather_row(S, sw, sh, 3, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
-        else:
-            prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
-            gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
+        prep_row(qxs, qys, bw, sw, sh, nc, idx, wx, wy)
+        gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, bw, O, 0, False)
         for jj in range(bw):
             if field[i, x0 + jj, 0] != 0 or field[i, x0 + jj, 1] != 0:  # a still pixel keeps the plate's own
                 for k in range(nc):
                     out[i, x0 + jj, k] = O[jj * nc + k]
+
+
+# Two entry points, each compiled only when first used: an RGB picture with the 2-channel
+# normalised map (TriangleWarp's case, with literal counts) and any other. One function with
+# both branches compiled both, and every function they call, for every render.
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _triwarp_confined_tasks_rgb(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode,
+                                out, field, out_attrs, tri_id):
+    _triwarp_confined_rows(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
+                           field, out_attrs, tri_id, 3, 2)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _triwarp_confined_tasks(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
+                            field, out_attrs, tri_id):
+    _triwarp_confined_rows(t0, t1, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out,
+                           field, out_attrs, tri_id, src.shape[2], aplane.shape[1])
 
 
 def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, scale, src, mode, out, field,
@@ -237,7 +246,8 @@ def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, apl
     field shifted by the box corner, then ``sampling._warp_row``), so the same pixels.
     ``field``, ``out_attrs`` and ``tri_id`` are whole frames ((0, 0) ids: not wanted); the
     window's size is ``scale``'s."""
-    parallel_tasks(_triwarp_confined_tasks, row_tasks(scale.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
+    rgb = src.shape[2] == 3 and aplane.shape[1] == 2
+    parallel_tasks(_triwarp_confined_tasks_rgb if rgb else _triwarp_confined_tasks, row_tasks(scale.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
                    qplane, aplane, scale, src, mode, out, field, out_attrs, tri_id)
 
 
