@@ -183,12 +183,11 @@ def _planes(vx, vy, area, faces, vals):
     return P
 
 
-@njit(cache=True, nogil=True)
-def _raster_window_tasks(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
-                         nscaled, tri_id, values, coverage, fill):
+@njit(cache=True)
+def _raster_window_rows(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                        nscaled, tri_id, values, coverage, fill, nk):
     height, width = coverage.shape
     bh = y1 - y0
-    nk = aplane.shape[1]
     hc, wc, kf = fill.shape
     keep_ids = tri_id.shape[0] == height and tri_id.shape[1] == width  # (0, 0): not wanted
     scaled = scale.shape[0] > 0
@@ -217,12 +216,24 @@ def _raster_window_tasks(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tr
                     if z < zb[j] or (z == zb[j] and (ids[j] < 0 or t < ids[j])):
                         zb[j] = z
                         ids[j] = t
-            if nk == 2:  # literal count (the displacement field): unrolled loop
-                _resolve_row(i, r, x0, x1, ids, aplane, 2, scale, scaled, nscaled, keep_ids, tri_id, values,
-                             coverage, fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
-            else:
-                _resolve_row(i, r, x0, x1, ids, aplane, nk, scale, scaled, nscaled, keep_ids, tri_id, values,
-                             coverage, fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
+            _resolve_row(i, r, x0, x1, ids, aplane, nk, scale, scaled, nscaled, keep_ids, tri_id, values, coverage,
+                         fill, kf, fy0[i], fy1[i], fty[i], fx0, fx1, ftx)
+
+
+# Two entry points (the 2-channel displacement field with a literal count, and any other),
+# compiled only when first used: one function with both branches compiled both every time.
+@njit(cache=True, nogil=True)
+def _raster_window_tasks_k2(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth,
+                            scale, nscaled, tri_id, values, coverage, fill):
+    _raster_window_rows(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                        nscaled, tri_id, values, coverage, fill, 2)
+
+
+@njit(cache=True, nogil=True)
+def _raster_window_tasks(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                         nscaled, tri_id, values, coverage, fill):
+    _raster_window_rows(t0, t1, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale,
+                        nscaled, tri_id, values, coverage, fill, aplane.shape[1])
 
 
 def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane, aplane, use_depth, scale, nscaled,
@@ -231,7 +242,8 @@ def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane
     ``tri_id`` / ``values`` / ``coverage`` (other pixels are not written): the same arithmetic
     and tie rules as the whole frame, so the same values, bit for bit. ``scale`` (the window's
     size; 0 x 0: none) multiplies the first ``nscaled`` channels in float32."""
-    parallel_tasks(_raster_window_tasks, row_tasks(y1 - y0), x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane,
+    fn = _raster_window_tasks_k2 if aplane.shape[1] == 2 else _raster_window_tasks
+    parallel_tasks(fn, row_tasks(y1 - y0), x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane,
                    aplane, use_depth, scale, nscaled, tri_id, values, coverage, fill)
 
 

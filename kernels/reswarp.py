@@ -297,9 +297,9 @@ def _reswarp_add_row(i, P, Fr, Br, O, H, W, nc, mode, wf, fseg, ftx, wb, bseg, b
     gather_row(P, W, H, nc, mode, qxs, qys, idx, wx, wy, W, O, ob, True)
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
-def _reswarp_add_tasks(t0, t1, residual, base, field, fsx, fsy, mode, out):
-    H, W, C = residual.shape
+@njit(fastmath=FASTMATH, cache=True)
+def _reswarp_add_rows(t0, t1, residual, base, field, fsx, fsy, mode, out, C):
+    H, W = residual.shape[0], residual.shape[1]
     hb, wb = base.shape[0], base.shape[1]
     hf, wf = field.shape[0], field.shape[1]
     fx0, _, ftx = _axis_tables(W, wf, np.float32(wf / W))
@@ -333,14 +333,25 @@ def _reswarp_add_tasks(t0, t1, residual, base, field, fsx, fsy, mode, out):
             b1 = B[by1[i]]
             for q in range(wb * C):
                 Br[q] = b0[q] + a * (b1[q] - b0[q])
-            if C == 3:  # a literal channel count lets LLVM unroll the channel loops
-                _reswarp_add_row(i, P, Fr, Br, O, H, W, 3, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
-            else:
-                _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
+            # C: a literal 3 from the RGB entry lets LLVM unroll the channel loops
+            _reswarp_add_row(i, P, Fr, Br, O, H, W, C, mode, wf, fseg, ftx, wb, bseg, btx, U, qxs, qys, idx, wx, wy)
+
+
+# Two entry points each (RGB with literal counts, and any other), compiled only when first used:
+# one function with both branches compiled both, and all they call, in every process.
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reswarp_add_tasks_rgb(t0, t1, residual, base, field, fsx, fsy, mode, out):
+    _reswarp_add_rows(t0, t1, residual, base, field, fsx, fsy, mode, out, 3)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _reswarp_add_tasks(t0, t1, residual, base, field, fsx, fsy, mode, out):
+    _reswarp_add_rows(t0, t1, residual, base, field, fsx, fsy, mode, out, residual.shape[2])
 
 
 def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
-    parallel_tasks(_reswarp_add_tasks, row_tasks(residual.shape[0]), residual, base, field, fsx, fsy, mode, out)
+    fn = _reswarp_add_tasks_rgb if residual.shape[2] == 3 else _reswarp_add_tasks
+    parallel_tasks(fn, row_tasks(residual.shape[0]), residual, base, field, fsx, fsy, mode, out)
 
 
 def _c(a, ndim=3):

@@ -291,9 +291,9 @@ def _warp_row(i, S, Fd, O, sh, sw, w, nc, mode, qxs, qys, idx, wx, wy):
     gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, w, O, i * w * nc, False)
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
-def _warp_bilinear_tasks(t0, t1, src, field, mode, out):
-    h, w, c = out.shape
+@njit(fastmath=FASTMATH, cache=True)
+def _warp_bilinear_rows(t0, t1, src, field, mode, out, c):
+    h, w = out.shape[0], out.shape[1]
     sh, sw = src.shape[0], src.shape[1]
     S = src.reshape(-1)
     Fd = field.reshape(-1)
@@ -304,14 +304,24 @@ def _warp_bilinear_tasks(t0, t1, src, field, mode, out):
     wx = np.empty(w, np.float32)
     wy = np.empty(w, np.float32)
     for i in range(t0 * ROWS_PER_TASK, min(h, t1 * ROWS_PER_TASK)):
-        if c == 3:  # literal channel count: unrolled
-            _warp_row(i, S, Fd, O, sh, sw, w, 3, mode, qxs, qys, idx, wx, wy)
-        else:
-            _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
+        _warp_row(i, S, Fd, O, sh, sw, w, c, mode, qxs, qys, idx, wx, wy)
+
+
+# Two entry points each (RGB with literal counts, and any other), compiled only when first used:
+# one function with both branches compiled both, and all they call, in every process.
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _warp_bilinear_tasks_rgb(t0, t1, src, field, mode, out):
+    _warp_bilinear_rows(t0, t1, src, field, mode, out, 3)
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def _warp_bilinear_tasks(t0, t1, src, field, mode, out):
+    _warp_bilinear_rows(t0, t1, src, field, mode, out, out.shape[2])
 
 
 def _warp_bilinear_cpu(src, field, mode, out):
-    parallel_tasks(_warp_bilinear_tasks, row_tasks(out.shape[0]), src, field, mode, out)
+    fn = _warp_bilinear_tasks_rgb if out.shape[2] == 3 else _warp_bilinear_tasks
+    parallel_tasks(fn, row_tasks(out.shape[0]), src, field, mode, out)
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
