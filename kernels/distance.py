@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._dispatch import parallel_tasks
+from ._dispatch import cpu_threads, parallel_tasks
 
 COLUMNS_PER_TASK = 256  # the column pass walks a block of columns row by row (cache lines, not strides)
 
@@ -101,6 +101,7 @@ def distance_to_zero(image: np.ndarray) -> np.ndarray:
     g = np.empty(zero.shape, itype)
     out = np.empty(zero.shape, np.float32)
     if zero.size:
-        parallel_tasks(_columns, -(-zero.shape[1] // COLUMNS_PER_TASK), zero, g, itype(far))
-        parallel_tasks(_rows, zero.shape[0], g, itype(far), out)
+        with cpu_threads(zero.size):  # a face box at 1080p: one thread (no wake-up of the pool)
+            parallel_tasks(_columns, -(-zero.shape[1] // COLUMNS_PER_TASK), zero, g, itype(far))
+            parallel_tasks(_rows, zero.shape[0], g, itype(far), out)
     return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.core.conventions import displacement_to_idistort, displacement_to_stmap
 from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param
+from facewarp.kernels.stmap import idistort_into, stmap_into
 
 
 class STMapExport(Node):
@@ -29,9 +29,8 @@ class STMapExport(Node):
         # float32 throughout, written straight into the 3-channel output (no concatenation)
         px = np.empty((*disp.field.shape[:2], 3), np.float32)
         if self.param(ctx, "mode") == "stmap":
-            displacement_to_stmap(disp.field, out=px)
+            stmap_into(disp.field, disp.valid, px)  # conventions.displacement_to_stmap, in one pass
         else:
-            displacement_to_idistort(disp.field, out=px)
-        px[..., 2] = disp.valid
+            idistort_into(disp.field, disp.valid, px)
         names = ("forward.u", "forward.v", "A") if self.param(ctx, "channels") == "forward" else ("R", "G", "A")
         return {"image": Image(px, names, "data", {"facewarp:stmap_mode": self.param(ctx, "mode")})}
