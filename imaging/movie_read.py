@@ -24,7 +24,6 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 import numpy as np
 
 from facewarp.core import memory
@@ -68,6 +67,7 @@ class MovieInfo:
 
 
 def _open(path: str):
+    import av  # PyAV: only where a movie is read (~0.1 s of every task's start otherwise)
     try:
         container = av.open(path, metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -85,6 +85,7 @@ def _why(exc: Exception) -> str:
 
 
 def _index(path: str) -> MovieInfo:
+    import av  # PyAV: only where a movie is read (~0.1 s of every task's start otherwise)
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -223,6 +224,7 @@ class MovieReader:
     def frame(self, n: int) -> np.ndarray:
         """Frame ``n`` (0 = the movie's first) as H x W x 3 RGB, uint8 (uint16 for deeper
         sources). ``InputError`` for a frame the file does not hold or cannot decode."""
+        import av  # PyAV: only where a movie is read (~0.1 s of every task's start otherwise)
         info = self.info
         if not 0 <= n < info.frames:
             raise InputError(f"movie frame {n} is past the movie's end (it has {info.frames} frames, 0-"

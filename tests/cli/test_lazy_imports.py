@@ -10,7 +10,7 @@ import subprocess
 import sys
 from importlib import resources
 
-HEAVY = ("torch", "mediapipe", "tensorflow", "onnxruntime")
+HEAVY = ("torch", "mediapipe", "tensorflow", "onnxruntime", "av")  # av (PyAV): 0.1 s, movies only
 
 _SCRIPT = """
 import json, sys
