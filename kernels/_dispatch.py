@@ -131,6 +131,13 @@ def _kernel_pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def parallel_row_tasks(task_fn, n_rows: int, *args) -> None:
+    """:func:`parallel_tasks` over the ``ROWS_PER_TASK``-row tasks covering ``n_rows`` rows (counted
+    in Python: calling the jitted ``row_tasks`` from Python loads it from numba's cache, ~0.1 s of
+    every process's first frame)."""
+    parallel_tasks(task_fn, -(-int(n_rows) // ROWS_PER_TASK), *args)
+
+
 def parallel_tasks(task_fn, n_tasks: int, *args) -> None:
     """``task_fn(t0, t1, *args)`` (a ``nogil`` numba function doing tasks ``[t0, t1)``) over
     ``[0, n_tasks)`` on ``numba.get_num_threads()`` threads: the calling thread and a shared

@@ -39,8 +39,7 @@ from ._dispatch import (
     cpu_threads,
     cuda_function,
     grid_1d,
-    parallel_tasks,
-    row_tasks,
+    parallel_row_tasks,
     task_rows,
     use_cuda,
 )
@@ -243,8 +242,8 @@ def _raster_window_cpu(x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane
     and tie rules as the whole frame, so the same values, bit for bit. ``scale`` (the window's
     size; 0 x 0: none) multiplies the first ``nscaled`` channels in float32."""
     fn = _raster_window_tasks_k2 if aplane.shape[1] == 2 else _raster_window_tasks
-    parallel_tasks(fn, row_tasks(y1 - y0), x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane,
-                   aplane, use_depth, scale, nscaled, tri_id, values, coverage, fill)
+    parallel_row_tasks(fn, y1 - y0, x0, y0, x1, y1, vx, vy, area, owned, counts, tris, zplane,
+                       aplane, use_depth, scale, nscaled, tri_id, values, coverage, fill)
 
 
 @njit(inline="always", cache=True)

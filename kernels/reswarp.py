@@ -48,8 +48,8 @@ from ._dispatch import (
     cpu_threads,
     cuda_function,
     grid_1d,
+    parallel_row_tasks,
     parallel_tasks,
-    row_tasks,
     task_rows,
     use_cuda,
 )
@@ -175,7 +175,7 @@ def _residual_tasks(t0, t1, plate, low, out):
 
 
 def _residual_cpu(plate, low, out):
-    parallel_tasks(_residual_tasks, row_tasks(plate.shape[0]), plate, low, out)
+    parallel_row_tasks(_residual_tasks, plate.shape[0], plate, low, out)
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -351,7 +351,7 @@ def _reswarp_add_tasks(t0, t1, residual, base, field, fsx, fsy, mode, out):
 
 def _reswarp_add_cpu(residual, base, field, fsx, fsy, mode, out):
     fn = _reswarp_add_tasks_rgb if residual.shape[2] == 3 else _reswarp_add_tasks
-    parallel_tasks(fn, row_tasks(residual.shape[0]), residual, base, field, fsx, fsy, mode, out)
+    parallel_row_tasks(fn, residual.shape[0], residual, base, field, fsx, fsy, mode, out)
 
 
 def _c(a, ndim=3):

@@ -27,8 +27,8 @@ from ._dispatch import (
     cpu_threads,
     cuda_function,
     grid_1d,
+    parallel_row_tasks,
     parallel_tasks,
-    row_tasks,
     task_rows,
     use_cuda,
 )
@@ -321,7 +321,7 @@ def _warp_bilinear_tasks(t0, t1, src, field, mode, out):
 
 def _warp_bilinear_cpu(src, field, mode, out):
     fn = _warp_bilinear_tasks_rgb if out.shape[2] == 3 else _warp_bilinear_tasks
-    parallel_tasks(fn, row_tasks(out.shape[0]), src, field, mode, out)
+    parallel_row_tasks(fn, out.shape[0], src, field, mode, out)
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -463,7 +463,7 @@ def _reduce2_tasks(t0, t1, src, kern, out):
 
 def _reduce2_cpu(src, kern, out):
     """8-tap 2x reduction; coarse pixel v reads fine pixels 2v - 3 .. 2v + 4 on each axis."""
-    parallel_tasks(_reduce2_tasks, row_tasks(out.shape[0]), src, kern, out)
+    parallel_row_tasks(_reduce2_tasks, out.shape[0], src, kern, out)
 
 
 def reduce_octave(src: np.ndarray, device: str = "auto") -> np.ndarray:
@@ -561,7 +561,7 @@ def _area_tasks(t0, t1, src, ys, yi, yw, xs, xi, xw, out):
 
 
 def _area_cpu(src, ys, yi, yw, xs, xi, xw, out):
-    parallel_tasks(_area_tasks, row_tasks(out.shape[0]), src, ys, yi, yw, xs, xi, xw, out)
+    parallel_row_tasks(_area_tasks, out.shape[0], src, ys, yi, yw, xs, xi, xw, out)
 
 
 # --------------------------------------------------------------------------- public API

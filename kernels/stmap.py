@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._dispatch import cpu_threads, parallel_tasks, row_tasks, task_rows
+from ._dispatch import cpu_threads, parallel_row_tasks, task_rows
 
 
 @njit(cache=True, nogil=True)
@@ -59,8 +59,8 @@ def stmap_into(field: np.ndarray, valid: np.ndarray, out: np.ndarray, src_size: 
     u0 = ((np.arange(w, dtype=np.float64) + 0.5) / sw).astype(np.float32)
     v0 = (1.0 - (np.arange(h, dtype=np.float64) + 0.5) / sh).astype(np.float32)
     with cpu_threads(h * w):
-        parallel_tasks(_stmap_tasks, row_tasks(h), field, valid, np.float32(1.0 / sw), np.float32(-1.0 / sh), u0, v0,
-                       out)
+        parallel_row_tasks(_stmap_tasks, h, field, valid, np.float32(1.0 / sw), np.float32(-1.0 / sh), u0, v0,
+                           out)
     return out
 
 
@@ -69,5 +69,5 @@ def idistort_into(field: np.ndarray, valid: np.ndarray, out: np.ndarray):
     ``out[..., 2]`` = ``valid``. Returns ``out``."""
     field, valid = _checked(field, valid, out)
     with cpu_threads(valid.size):
-        parallel_tasks(_idistort_tasks, row_tasks(valid.shape[0]), field, valid, out)
+        parallel_row_tasks(_idistort_tasks, valid.shape[0], field, valid, out)
     return out

@@ -32,8 +32,7 @@ from ._dispatch import (
     cpu_threads,
     cuda_function,
     grid_1d,
-    parallel_tasks,
-    row_tasks,
+    parallel_row_tasks,
     task_rows,
     use_cuda,
 )
@@ -114,8 +113,8 @@ def _triwarp_tasks(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, sr
 
 
 def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id):
-    parallel_tasks(_triwarp_tasks, row_tasks(out.shape[0]), vx, vy, area, owned, counts, tris, qplane, aplane, src,
-                   mode, out, field, out_attrs, tri_id)
+    parallel_row_tasks(_triwarp_tasks, out.shape[0], vx, vy, area, owned, counts, tris, qplane, aplane, src,
+                       mode, out, field, out_attrs, tri_id)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -184,8 +183,8 @@ def _trifield_cpu(x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qpl
                   tri_id):
     """The window ``[x0, x0 + bw) x [y0, y0 + bh)`` into ``field`` / ``out_attrs`` / ``tri_id``
     (whole arrays; (0, 0) ids: not wanted) from their pixel ``(oy, ox)`` on."""
-    parallel_tasks(_trifield_tasks, row_tasks(bh), x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane,
-                   aplane, scale, field, out_attrs, tri_id)
+    parallel_row_tasks(_trifield_tasks, bh, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane,
+                       aplane, scale, field, out_attrs, tri_id)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -247,8 +246,8 @@ def _triwarp_confined_cpu(x0, y0, vx, vy, area, owned, counts, tris, qplane, apl
     ``field``, ``out_attrs`` and ``tri_id`` are whole frames ((0, 0) ids: not wanted); the
     window's size is ``scale``'s."""
     rgb = src.shape[2] == 3 and aplane.shape[1] == 2
-    parallel_tasks(_triwarp_confined_tasks_rgb if rgb else _triwarp_confined_tasks, row_tasks(scale.shape[0]), x0, y0, vx, vy, area, owned, counts, tris,
-                   qplane, aplane, scale, src, mode, out, field, out_attrs, tri_id)
+    parallel_row_tasks(_triwarp_confined_tasks_rgb if rgb else _triwarp_confined_tasks, scale.shape[0], x0, y0, vx, vy,
+                       area, owned, counts, tris, qplane, aplane, scale, src, mode, out, field, out_attrs, tri_id)
 
 
 def _vertex_arrays(dst_xy, src_xy, faces, attrs):
