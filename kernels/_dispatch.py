@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,15 +121,26 @@ def cpu_threads(pixels: int):
 CHUNKS_PER_THREAD = 4  # tasks are handed out in this many chunks per thread, first come first served
 
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
 
 
 def _kernel_pool(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="facewarp-kernel")
-        return _pool
+        if _pool is None or _pool[0] < workers:
+            _pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="facewarp-kernel"))
+        return _pool[1]
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has the parent's pool object but none of its threads (work submitted to it
+    would never run) and maybe a lock held by a parent thread: start afresh."""
+    global _pool_lock, _pool
+    _pool_lock = threading.Lock()
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def parallel_row_tasks(task_fn, n_rows: int, *args) -> None:
@@ -167,4 +179,5 @@ def parallel_tasks(task_fn, n_tasks: int, *args) -> None:
         work()
     finally:
         for f in futures:
-            f.result()
+            if not f.cancel():  # one not started yet has nothing left to do: no wait for a busy pool
+                f.result()
