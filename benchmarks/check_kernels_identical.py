@@ -75,6 +75,10 @@ for ids in (False, True):
         R["twc_t"] = out[3]
 out = triwarp.triangle_warp_confined(img4, pts, src, faces, (100, 80, 600, 480), sc, attrs=attrs, device="cpu")
 R["twc4_img"], R["twc4_f"], R["twc4_a"], R["twc4_t"] = out
+R["tw2_img"], R["tw2_f"], R["tw2_a"], R["tw2_t"] = triwarp.triangle_warp(img, pts, src, faces, attrs=attrs[:, :2],
+                                                                      device="cpu")
+R["tf2_f"], R["tf2_a"], R["tf2_t"] = triwarp.triangle_field(pts, src, faces, W, H, attrs=attrs[:, :2],
+                                                            window=(100, 80, 600, 480), device="cpu", scale=sc)
 cov = np.zeros((H, W), bool)
 cov[200:400, 300:600] = True
 R["fill"] = fill.smooth_fill(rng.standard_normal((H, W, 2)).astype(np.float32), cov, 40.0, 2.0)

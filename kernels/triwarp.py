@@ -86,16 +86,15 @@ def _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw
     gather_row(S, sw, sh, nc, mode, qxs, qys, idx, wx, wy, width, O, rb * nc, False)
 
 
-@njit(cache=True, nogil=True)
-def _triwarp_tasks(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs,
-                   tri_id):
+@njit(cache=True)
+def _triwarp_rows(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id,
+                  nc, nk):
     height, width = out.shape[0], out.shape[1]
-    sh, sw, nc = src.shape
+    sh, sw = src.shape[0], src.shape[1]
     S = src.reshape(-1)
     O = out.reshape(-1)
     Fd = field.reshape(-1)
     A = out_attrs.reshape(-1)
-    nk = aplane.shape[1]
     Trow = np.empty(width, np.int32)
     qxs = np.empty(width, np.float32)
     qys = np.empty(width, np.float32)
@@ -104,17 +103,30 @@ def _triwarp_tasks(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, sr
     wy = np.empty(width, np.float32)
     for t in range(t0, t1):
         for i in task_rows(t, height):
-            if nc == 3 and nk == 2:  # literal counts (RGB, normalised map): unrolled loops
-                _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, 3, 2, mode, O, Fd, A,
-                             tri_id, qxs, qys, idx, wx, wy, Trow)
-            else:
-                _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
-                             tri_id, qxs, qys, idx, wx, wy, Trow)
+            _triwarp_row(i, vx, vy, area, owned, counts, tris, qplane, aplane, S, sh, sw, nc, nk, mode, O, Fd, A,
+                         tri_id, qxs, qys, idx, wx, wy, Trow)
+
+
+# Entry points per literal count (RGB with the 2-channel normalised map, and any other), each
+# compiled only when first used, as for the confined kernel below.
+@njit(cache=True, nogil=True)
+def _triwarp_tasks_rgb(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs,
+                       tri_id):
+    _triwarp_rows(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id,
+                  3, 2)
+
+
+@njit(cache=True, nogil=True)
+def _triwarp_tasks(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs,
+                   tri_id):
+    _triwarp_rows(t0, t1, vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id,
+                  src.shape[2], aplane.shape[1])
 
 
 def _triwarp_cpu(vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field, out_attrs, tri_id):
-    parallel_row_tasks(_triwarp_tasks, out.shape[0], vx, vy, area, owned, counts, tris, qplane, aplane, src,
-                       mode, out, field, out_attrs, tri_id)
+    fn = _triwarp_tasks_rgb if src.shape[2] == 3 and aplane.shape[1] == 2 else _triwarp_tasks
+    parallel_row_tasks(fn, out.shape[0], vx, vy, area, owned, counts, tris, qplane, aplane, src, mode, out, field,
+                       out_attrs, tri_id)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -164,27 +176,37 @@ def _trifield_row(i, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 
             T[ro, ox + jj] = Trow[jj]
 
 
-@njit(cache=True, nogil=True)
-def _trifield_tasks(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
-                    out_attrs, tri_id):
-    nk = aplane.shape[1]
+@njit(cache=True)
+def _trifield_rows(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                   out_attrs, tri_id, nk):
     Trow = np.empty(bw, np.int32)
     for t in range(t0, t1):
         for r in task_rows(t, bh):
-            if nk == 2:  # literal count (the normalised map): unrolled loop
-                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, 2, scale, field,
-                              out_attrs, tri_id, oy, ox, Trow)
-            else:
-                _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
-                              out_attrs, tri_id, oy, ox, Trow)
+            _trifield_row(y0 + r, x0, y0, vx, vy, area, owned, counts, tris, qplane, aplane, nk, scale, field,
+                          out_attrs, tri_id, oy, ox, Trow)
+
+
+@njit(cache=True, nogil=True)
+def _trifield_tasks_k2(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                       out_attrs, tri_id):
+    _trifield_rows(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                   out_attrs, tri_id, 2)
+
+
+@njit(cache=True, nogil=True)
+def _trifield_tasks(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                    out_attrs, tri_id):
+    _trifield_rows(t0, t1, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                   out_attrs, tri_id, aplane.shape[1])
 
 
 def _trifield_cpu(x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field, out_attrs,
                   tri_id):
     """The window ``[x0, x0 + bw) x [y0, y0 + bh)`` into ``field`` / ``out_attrs`` / ``tri_id``
     (whole arrays; (0, 0) ids: not wanted) from their pixel ``(oy, ox)`` on."""
-    parallel_row_tasks(_trifield_tasks, bh, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane,
-                       aplane, scale, field, out_attrs, tri_id)
+    fn = _trifield_tasks_k2 if aplane.shape[1] == 2 else _trifield_tasks
+    parallel_row_tasks(fn, bh, x0, y0, bw, bh, oy, ox, vx, vy, area, owned, counts, tris, qplane, aplane, scale, field,
+                       out_attrs, tri_id)
 
 
 @njit(fastmath=FASTMATH, cache=True)
