@@ -5,7 +5,8 @@ twin: it formats a node's output on the host, just before the write).
 ``out`` (H x W x 3 float32) exactly as ``core.conventions.displacement_to_stmap`` /
 ``displacement_to_idistort`` do - the same float32 operations in the same order, so the same
 bits - and channel 2 = ``valid``. The numpy forms make three strided passes over the interleaved
-output (33 ms at 1080p, ~130 ms at 4K); these make one, row tasks on the kernel threads.
+output, these one, in row tasks on the kernel threads (4K: 56 -> 22 ms alone; the STMapExport node
+145 -> 70 ms per frame in a render).
 """
 
 from __future__ import annotations
