@@ -77,16 +77,10 @@ def grid_1d(n: int, block: int = 256) -> tuple[tuple[int], tuple[int]]:
 
 ROWS_PER_THREAD = 8  # FW_ROWS_PER_THREAD in raster_common.cu
 
-# The numba row kernels split an image into tasks of ROWS_PER_TASK rows (``parallel_tasks``
-# over ``row_tasks``) and allocate their work rows once per chunk of tasks, not per row:
-# per-row ``np.empty`` cost ~15 % of the 4K ResWarp pass and ~20 % of its 1080p level.
+# The numba row kernels split an image into tasks of ROWS_PER_TASK rows (``parallel_row_tasks``)
+# and allocate their work rows once per chunk of tasks, not per row: per-row ``np.empty`` cost
+# ~15 % of the 4K ResWarp pass and ~20 % of its 1080p level.
 ROWS_PER_TASK = 8
-
-
-@njit(inline="always", cache=True)
-def row_tasks(n):
-    """Number of ROWS_PER_TASK-row tasks covering ``n`` rows."""
-    return (n + ROWS_PER_TASK - 1) // ROWS_PER_TASK
 
 
 @njit(inline="always", cache=True)
@@ -145,7 +139,7 @@ os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 def parallel_row_tasks(task_fn, n_rows: int, *args) -> None:
     """:func:`parallel_tasks` over the ``ROWS_PER_TASK``-row tasks covering ``n_rows`` rows (counted
-    in Python: calling the jitted ``row_tasks`` from Python loads it from numba's cache, ~0.1 s of
+    here in Python: a jitted counter called from Python was loaded from numba's cache, ~0.1 s of
     every process's first frame)."""
     parallel_tasks(task_fn, -(-int(n_rows) // ROWS_PER_TASK), *args)
 
