@@ -18,9 +18,9 @@ the optimisation per shot, as classic 3DMM trackers do):
     (forward-difference Jacobian, one batched model evaluation) warm-started from the previous
     frame's solution.
 
-The identity stage uses ``torch.optim.LBFGS``, whose first use imports torch._dynamo (~2-4 s per
-process); a farm pays it once per shot (the shot cache step), not per render task. The Jacobian
-below avoids ``torch.func``/vmap, which would import it again elsewhere.
+The identity stage uses :mod:`facewarp.face.lbfgs`, not ``torch.optim.LBFGS``: torch's optimisers
+import torch._dynamo when built (~1.4 s per process). For the same reason the Jacobian below avoids
+``torch.func``/vmap.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facewarp.face import lbfgs as _lbfgs
 from facewarp.face.flame import FaceModel, FlameLayer
 from facewarp.face.landmarks import IBUG68_FROM_MP478
 
@@ -224,32 +225,39 @@ class Fitter:
                     break
         return [t.detach() for t in split(x)]
 
-    def _lbfgs(self, params, closure_fn, iters):
+    def _lbfgs(self, zs, fn, iters):
+        """``iters`` L-BFGS iterations on ``fn(*zs)`` (a scalar tensor) from ``zs``; the solved
+        tensors. Gradients by autograd; the optimiser is :mod:`facewarp.face.lbfgs`."""
         torch = self.torch
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-10, tolerance_change=1e-14)
+        shapes = [z.shape for z in zs]
+        sizes = [z.numel() for z in zs]
 
-        def closure():
-            opt.zero_grad()
-            e = closure_fn()
-            e.backward()
-            return e
+        def split(x):
+            return [torch.from_numpy(c).reshape(s) for c, s in zip(np.split(x, np.cumsum(sizes)[:-1]), shapes)]
 
-        opt.step(closure)
+        def fun_grad(x):
+            parts = [p.requires_grad_(True) for p in split(x)]
+            e = fn(*parts)
+            grads = torch.autograd.grad(e, parts)
+            return float(e), np.concatenate([gr.reshape(-1).numpy() for gr in grads])
+
+        x0 = np.concatenate([z.detach().reshape(-1).numpy() for z in zs])
+        x, _ = _lbfgs.minimize(fun_grad, x0, max_iter=iters, history=20, tol_grad=1e-10, tol_change=1e-14)
+        return split(x)
 
     # -- the shot ---------------------------------------------------------------------------
     def _solve(self, xs, ds, fn, iters, rounds: int = 4):
         """L-BFGS on the variables rescaled by ``ds`` (diagonal Gauss-Newton preconditioning),
         continued while it still makes progress. Returns the solved (unscaled) variables."""
         torch = self.torch
-        zs = [(x.detach() * d).requires_grad_(True) for x, d in zip(xs, ds)]
-        f = lambda: fn(*[z / d for z, d in zip(zs, ds)])  # noqa: E731
+        zs = [(x.detach() * d) for x, d in zip(xs, ds)]
+        f = lambda *zs_: fn(*[z / d for z, d in zip(zs_, ds)])  # noqa: E731
         with torch.no_grad():
-            before = float(f())
+            before = float(f(*zs))
         for _ in range(rounds):
-            self._lbfgs(zs, f, iters)
+            zs = self._lbfgs(zs, f, iters)
             with torch.no_grad():
-                after = float(f())
+                after = float(f(*zs))
             if before - after <= 1e-4 * max(after, 1.0):
                 break
             before = after
