@@ -8,10 +8,13 @@ Per run it prints:
       and its ratio to ``frames x`` the steady-state figure (what the per-task fixed cost adds);
     * the first frame: seconds from process start until the first frame is on disk;
     * plate reads per frame (PlateRead computes / frames) and the peak RSS of the process;
-and the load average before and after. The baseline is checked out with ``git worktree`` into a
+and the load average before and after. ``--farm`` times a farm chunk task instead: the shot cache
+(tracking and fitting over the shot) is computed first by an untimed ``--cache-only`` run into the
+same output folder, and the timed run (``--shot``) reuses it, as every render task of a farm job does.
+The baseline is checked out with ``git worktree`` into a
 temp folder and run from there (``PYTHONPATH``), so the comparison needs no second install.
 
-    python benchmarks/bench_render.py [--size 3840x2160] [--frames 10] [--baseline HEAD~1] [--repeats 1]
+    python benchmarks/bench_render.py [--size 3840x2160] [--frames 10] [--baseline HEAD~1] [--repeats 1] [--farm]
 """
 
 from __future__ import annotations
@@ -39,14 +42,19 @@ def _worktree(rev: str, into: Path) -> Path:
     return into
 
 
-def _run_once(pythonpath: str | None, preset: str, frames: str, plates: str, out: Path, extra: list[str]) -> dict:
+def _run_once(pythonpath: str | None, preset: str, frames: str, plates: str, out: Path, extra: list[str],
+              farm: bool = False) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "facewarp", "run", preset, "--frames", frames, "--set", f"plate={plates}",
            "--set", f"out={out}/render.####.exr", "--set", f"stmap={out}/stmap.####.exr",
-           "--output-root", str(out), "--stats", str(out / "stats.json"), "--overwrite", *extra]
+           "--output-root", str(out), "--overwrite", *extra]
+    if farm:  # the farm job's first step, untimed: the shot cache beside the outputs
+        cmd += ["--shot", frames]
+        subprocess.run(cmd + ["--cache-only", "--quiet"], check=True, env=env, stdout=subprocess.DEVNULL)
+    cmd += ["--stats", str(out / "stats.json")]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     done: list[float] = []
@@ -79,6 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--plates", default=None, help="folder to keep the generated plates in (reused when present)")
     ap.add_argument("--nodes", action="store_true", help="also print seconds per node")
+    ap.add_argument("--farm", action="store_true", help="time a farm render task: the shot cache is computed "
+                    "first (untimed) and the timed run reuses it")
     args, extra = ap.parse_known_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     frames = f"1001-{1000 + args.frames}"
@@ -97,17 +107,19 @@ def main(argv=None) -> int:
         results: dict[str, list[dict]] = {k: [] for k in variants}
         try:
             for name, path in variants.items():  # compiles kernels (numba caches them) and warms the page cache
-                _run_once(path, args.preset, "1001-1002", str(warm), tmp / f"warm_{name.split()[0]}", extra)
+                _run_once(path, args.preset, "1001-1002", str(warm), tmp / f"warm_{name.split()[0]}", extra,
+                          args.farm)
             for r in range(args.repeats):
                 for name, path in variants.items():
                     results[name].append(_run_once(path, args.preset, frames, pattern, tmp / f"out{r}_{len(results[name])}"
-                                                   f"_{name.split()[0]}", extra))
+                                                   f"_{name.split()[0]}", extra, args.farm))
         finally:
             if args.baseline:
                 subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(tmp / "base" / "facewarp")],
                                capture_output=True)
         load_after = os.getloadavg()
     print(f"facewarp run {args.preset}: {args.frames} frames {w}x{h}, repeats={args.repeats}, cpus={os.cpu_count()}"
+          + (", farm task (shot cache computed first, untimed)" if args.farm else "")
           + (f", extra args {' '.join(extra)}" if extra else ""))
     print(f"load average before {tuple(round(v, 2) for v in load_before)}, after {tuple(round(v, 2) for v in load_after)}")
     for name, runs in results.items():
