@@ -29,7 +29,7 @@ class FLAMEFit(Node):
         doc="Fits a FLAME-format model (real FLAME or the embedded default) to landmarks over the whole range: one "
             "identity (shape) for the shot, per-frame expression, global/jaw/eye rotation and camera "
             "(weak perspective, or pinhole with a fixed focal length), regularised, warm-started frame to frame "
-            "(torch L-BFGS). Outputs the parameters (info: reprojection_px = mean landmark error in pixels, "
+            "(identity by L-BFGS on torch autograd gradients, then Levenberg-Marquardt per frame). Outputs the parameters (info: reprojection_px = mean landmark error in pixels, "
             "reprojection_iod_pct = the same in % of the inter-ocular distance, fit_ms), the mesh in camera space "
             "with the camera that projects it onto the plate (attribute plate_xy), and the fitted model's "
             "landmarks. All three carry the input landmarks' tracking status in info['status'] "
@@ -50,7 +50,7 @@ class FLAMEFit(Node):
             Param("noise", "float", 0.004, "expected landmark noise as a fraction of the face's landmark spread "
                   "(smaller = trust landmarks more than priors)", min=1e-5, max=1.0),
             Param("identity_frames", "int", 20, "frames (spread over the range) used to solve the identity", min=1, max=1000),
-            Param("iterations", "int", 25, "L-BFGS iterations per frame when tracking", min=1, max=1000),
+            Param("iterations", "int", 25, "Levenberg-Marquardt iterations per frame when tracking", min=1, max=1000),
             Param("fit_eyes", "bool", True, "fit eye rotations to the iris landmarks"),
         ),
         requires_sequence=True,
