@@ -239,7 +239,7 @@ class Fitter:
             parts = [p.requires_grad_(True) for p in split(x)]
             e = fn(*parts)
             grads = torch.autograd.grad(e, parts)
-            return float(e), np.concatenate([gr.reshape(-1).numpy() for gr in grads])
+            return float(e.detach()), np.concatenate([gr.reshape(-1).numpy() for gr in grads])
 
         x0 = np.concatenate([z.detach().reshape(-1).numpy() for z in zs])
         x, _ = _lbfgs.minimize(fun_grad, x0, max_iter=iters, history=20, tol_grad=1e-10, tol_change=1e-14)

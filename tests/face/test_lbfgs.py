@@ -77,7 +77,7 @@ def test_non_finite_values_shrink_the_step_instead_of_being_taken():
     np.testing.assert_allclose(x, [1.4], atol=1e-6)
 
 
-def test_a_fit_does_not_import_torch_dynamo():
+def test_a_fit_does_not_import_torch_dynamo_nor_warn():
     pytest.importorskip("torch")
     code = textwrap.dedent("""
         import sys
@@ -93,6 +93,6 @@ def test_a_fit_does_not_import_torch_dynamo():
     import pathlib
 
     here = pathlib.Path(__file__).resolve().parents[1]  # tests/, where _face_helpers lives
-    out = subprocess.run([sys.executable, "-c", code, str(here)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code, str(here)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "clean"
