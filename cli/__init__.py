@@ -6,7 +6,7 @@ print one line (``facewarp: error: ...``) and no traceback; set FACEWARP_DEBUG=1
 tracebacks.
 
 One module per command group: ``render`` (run, validate, demo), ``nodes``, ``farm`` (farm export,
-run --dask), and ``train``,
+run --dask), ``warmup`` (compile the kernels ahead of the first render), and ``train``,
 ``onnx``, ``flame``, which parse their own arguments (they take the rest of the command line).
 """
 
@@ -21,7 +21,7 @@ from facewarp import __version__
 from facewarp.core.errors import EXIT_CANCELLED, EXIT_INVALID, EXIT_RENDER_FAILED, FacewarpError
 from facewarp.core.quiet import VERBOSE_ENV
 
-from . import farm, nodes, render
+from . import farm, nodes, render, warmup
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=text, add_help=False)
     nodes.add_parsers(sub)
     farm.add_parsers(sub)
+    warmup.add_parsers(sub)
     for name, command in sub.choices.items():  # also after the command: facewarp run p.yaml --verbose
         if name not in DELEGATED and "--verbose" not in command._option_string_actions:
             command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
