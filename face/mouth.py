@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from facewarp.core import buffers
 from facewarp.core.color import lab_to_linear, linear_to_lab
 from facewarp.face.landmarks import EYE, INNER_LIPS, LIPS_LOWER, LIPS_UPPER, LOWER_LIP_INNER, UPPER_LIP_INNER
 from facewarp.face.tracking import inter_ocular
@@ -246,7 +247,7 @@ def fill_mouth(pixels: np.ndarray, requested: np.ndarray, plate_points: np.ndarr
         rng = np.random.default_rng(seed)
         grain = rng.normal(0.0, 1.0, fill.shape[:2])[..., None] + 0.3 * rng.normal(0.0, 1.0, fill.shape)
         fill = fill + sigma / np.sqrt(1.09) * grain * np.sqrt(np.maximum(fill, 0) / level)
-    out = np.array(pixels, copy=True)
+    out = buffers.copy(pixels)
     x0, y0, x1, y1 = box
     a = alpha[..., None]
     out[y0:y1, x0:x1, :3] = (out[y0:y1, x0:x1, :3] * (1 - a) + np.maximum(fill, 0) * a).astype(out.dtype)

@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from facewarp.core import buffers
 from facewarp.core.errors import FacewarpError, OutputExistsError, RenderCancelled, UsageError, ValidationError
 from facewarp.core.files import remove_stale_temps
 
@@ -397,6 +398,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
         result.seconds = time.perf_counter() - started
         exc.render_result = result  # what was done before the stop, for stats
         raise
+    finally:
+        buffers.release_idle()  # the frame loop's reused blocks (core/buffers.py): not kept past the run
     result.seconds = time.perf_counter() - started
     return result
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
+from facewarp.core import buffers
 from facewarp.core.color import from_linear, to_linear
 from facewarp.core.errors import InputError, OutputError, OutputExistsError, RenderError
 from facewarp.core.files import atomic_output
@@ -188,7 +189,7 @@ def _half_to_float(data: np.ndarray) -> np.ndarray:
         import cv2
 
         flat = np.ascontiguousarray(data).reshape(data.shape[0], -1)
-        return cv2.convertFp16(flat.view(np.int16)).reshape(data.shape)
+        return cv2.convertFp16(flat.view(np.int16), buffers.empty(flat.shape, np.float32)).reshape(data.shape)
     except (ImportError, AttributeError):  # an OpenCV without convertFp16
         return data.astype(np.float32)
 
@@ -199,7 +200,7 @@ def _float_to_half(data: np.ndarray) -> np.ndarray:
         import cv2
 
         flat = np.ascontiguousarray(data, np.float32).reshape(data.shape[0], -1)
-        return cv2.convertFp16(flat).view(np.float16).reshape(data.shape)
+        return cv2.convertFp16(flat, buffers.empty(flat.shape, np.int16)).view(np.float16).reshape(data.shape)
     except (ImportError, AttributeError):
         return data.astype(np.float16)
 
@@ -219,9 +220,10 @@ def _file_samples(pixels: np.ndarray, planes: Sequence[np.ndarray], half: bool) 
 
         if sum(p.shape[2] for p in parts) > 512:  # OpenCV's most channels (CV_CN_MAX)
             raise ImportError
+        shape = (*pixels.shape[:2], sum(p.shape[2] for p in parts))
         if half:  # 16-bit words: merge moves them unchanged
-            return cv2.merge([p.view(np.uint16) for p in parts]).view(np.float16)
-        return cv2.merge([np.asarray(p, np.float32) for p in parts])
+            return cv2.merge([p.view(np.uint16) for p in parts], buffers.empty(shape, np.uint16)).view(np.float16)
+        return cv2.merge([np.asarray(p, np.float32) for p in parts], buffers.empty(shape, np.float32))
     except ImportError:
         return np.concatenate(parts, axis=2, dtype=np.float16 if half else np.float32)
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from facewarp.core import buffers
+
 from ._dispatch import (
     FASTMATH,
     ROWS_PER_TASK,
@@ -321,10 +323,15 @@ def triangle_warp_confined(image, dst_xy, src_xy, faces, window, scale, attrs=No
     if scale.shape != (bh, bw):
         raise ValueError(f"scale must be the window's size {(bh, bw)}, got {scale.shape}")
     src_img = np.ascontiguousarray(img)
-    out = np.array(src_img, copy=True)  # the one full-frame copy: the plate outside the box
-    field = np.zeros((h, w, 2), np.float32)  # calloc'd: the pages outside the box are never written here
+    out = buffers.copy(src_img)  # the one full-frame copy: the plate outside the box
+    # calloc'd, not pooled: the pages outside the box are never touched (a pooled block would be
+    # zeroed whole every frame: measured slower, and more memory)
+    field = np.zeros((h, w, 2), np.float32)
     out_attrs = np.zeros((h, w, attrs.shape[1]), np.float32)
-    tri_id = np.full((h, w), -1, np.int32) if want_ids else None
+    tri_id = None
+    if want_ids:
+        tri_id = buffers.empty((h, w), np.int32)
+        tri_id.fill(-1)
     box = (slice(y0, y1), slice(x0, x1))
     vx, vy, area, owned, counts, tris = _prepare(dst, faces, 0, x1, y1)
     qplane = _planes(vx, vy, area, faces, src)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facewarp.core import buffers
 from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param
 from facewarp.kernels.stmap import idistort_into, stmap_into
 
@@ -27,7 +28,7 @@ class STMapExport(Node):
     def compute(self, ctx, inputs):
         disp = inputs["displacement"]
         # float32 throughout, written straight into the 3-channel output (no concatenation)
-        px = np.empty((*disp.field.shape[:2], 3), np.float32)
+        px = buffers.empty((*disp.field.shape[:2], 3), np.float32)
         if self.param(ctx, "mode") == "stmap":
             stmap_into(disp.field, disp.valid, px)  # conventions.displacement_to_stmap, in one pass
         else:
