@@ -7,7 +7,9 @@ Per run it prints:
     * the whole task: process wall time (imports, tracking and fitting over the shot, every frame),
       and its ratio to ``frames x`` the steady-state figure (what the per-task fixed cost adds);
     * the first frame: seconds from process start until the first frame is on disk;
-    * plate reads per frame (PlateRead computes / frames) and the peak RSS of the process;
+    * plate reads per frame (PlateRead computes / frames), the peak RSS of the process and its CPU
+      time (all threads; the system part is mostly page faults), steadier than wall time on a
+      shared machine;
 and the load average before and after. ``--farm`` times a farm chunk task instead: the shot cache
 (tracking and fitting over the shot) is computed first by an untimed ``--cache-only`` run into the
 same output folder, and the timed run (``--shot``) reuses it, as every render task of a farm job does.
@@ -75,6 +77,7 @@ def _run_once(pythonpath: str | None, preset: str, frames: str, plates: str, out
     return {"wall": wall, "first": done[0] if done else float("nan"),
             "steady": statistics.median(steps) if steps else float("nan"), "frames": n,
             "reads_per_frame": reads / max(n, 1), "rss_mb": usage.ru_maxrss / 1024.0,
+            "cpu": usage.ru_utime + usage.ru_stime, "sys": usage.ru_stime,
             "nodes": {k: v["seconds"] for k, v in stats["nodes"].items()}}
 
 
@@ -129,7 +132,8 @@ def main(argv=None) -> int:
         steady = med("steady")
         print(f"{name:24s} steady {steady:6.3f} s/frame | task {med('wall'):6.1f} s = {med('wall') / (steady * args.frames):4.2f}x "
               f"frames x steady | first frame on disk {med('first'):5.1f} s | plate reads/frame "
-              f"{med('reads_per_frame'):4.2f} | peak RSS {med('rss_mb'):6.0f} MB")
+              f"{med('reads_per_frame'):4.2f} | peak RSS {med('rss_mb'):6.0f} MB | CPU {med('cpu'):5.1f} s "
+              f"(system {med('sys'):4.1f} s)")
         if args.nodes:
             for node, sec in sorted(runs[0]["nodes"].items(), key=lambda kv: -kv[1]):
                 print(f"    {node:14s} {sec:7.2f} s")
