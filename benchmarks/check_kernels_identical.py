@@ -3,9 +3,13 @@
 For speed work on the kernels, which must not change a pixel: every CPU kernel is run on fixed
 inputs (frames large enough for the threaded path; border modes; 1, 3 and 4 channels; NaN in
 the field; windows, scales, fills and id planes) in this tree and in ``git worktree`` of the
-baseline, each in a fresh process, and every output is compared byte for byte (NaN patterns
-and -0.0 included). Exit status 1 when any output differs, or when the two trees return
-different outputs.
+baseline, each in a fresh process that compiles every kernel afresh (an empty NUMBA_CACHE_DIR of
+its own), and every output is compared byte for byte (NaN patterns and -0.0 included). Exit
+status 1 when any output differs, or when the two trees return different outputs.
+
+Both sides compile afresh because numba's code loaded from its cache is not always bit for bit
+the code it runs right after compiling: ResWarp's residual differs in the last bit on ~0.2 % of
+its samples between the two (measured 2026-12-02 with numba 0.68.1 on an AVX-512 CPU).
 
     python benchmarks/check_kernels_identical.py --baseline HEAD~1
 """
@@ -98,11 +102,11 @@ np.savez(sys.argv[1], **{k: np.asarray(v) for k, v in R.items()})
 
 
 def _outputs(pythonpath: str | None, into: Path) -> dict[str, np.ndarray]:
-    env = None
-    if pythonpath:
-        import os
+    import os
 
-        env = {**os.environ, "PYTHONPATH": pythonpath + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(into.with_suffix(".numba"))}  # compiled afresh (module doc)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + os.environ.get("PYTHONPATH", "")
     subprocess.run([sys.executable, "-c", _OUTPUTS, str(into)], check=True, env=env, cwd=into.parent)
     with np.load(into) as z:
         return {k: z[k] for k in z.files}
