@@ -3,8 +3,7 @@
 numba compiles a kernel the first time a process calls it and caches the machine code (in
 ``kernels/__pycache__``, or ``NUMBA_CACHE_DIR`` / ``~/.cache/facewarp/numba`` when the package is
 read-only: README "Kernels"). Without this, the first render task on a fresh machine compiles for
-about 10 s. ``warmup`` renders each bundled preset that runs without trained weights over three
-small generated frames (RGB and RGBA plates) in a temp folder, so every kernel signature those
+about 10 s. ``warmup`` renders each bundled preset over three small generated frames (RGB and RGBA plates) in a temp folder, so every kernel signature those
 renders use lands in the cache; nothing is left behind but the cache.
 
 Run it where the cache will be read: as the user (or with the ``NUMBA_CACHE_DIR``) that renders,
@@ -20,10 +19,9 @@ import time
 
 from facewarp.core.errors import EXIT_OK
 
-# Bundled presets that run on generated plates and embedded data alone (the network presets
-# need trained weights; their kernels beyond these are ResWarp's, exercised by reenact_networks
-# when weights are given).
-WARMUP_PRESETS = ("grade_exr", "reanimate", "reanimate_mesh", "reenact")
+# Every bundled preset: each runs as shipped on generated plates and embedded data (the network
+# presets with their networks bypassed, so ResWarp and the crops still run)
+WARMUP_PRESETS = ("grade_exr", "reanimate", "reanimate_mesh", "reanimate_gan", "reenact", "reenact_networks")
 WARMUP_SIZE = (320, 180)  # numba compiles per argument type, not per size
 WARMUP_FRAMES = (1001, 1002, 1003)
 
