@@ -17,6 +17,7 @@ its samples between the two (measured 2026-12-02 with numba 0.68.1 on an AVX-512
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -102,8 +103,6 @@ np.savez(sys.argv[1], **{k: np.asarray(v) for k, v in R.items()})
 
 
 def _outputs(pythonpath: str | None, into: Path) -> dict[str, np.ndarray]:
-    import os
-
     env = {**os.environ, "NUMBA_CACHE_DIR": str(into.with_suffix(".numba"))}  # compiled afresh (module doc)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + os.pathsep + os.environ.get("PYTHONPATH", "")

@@ -12,7 +12,8 @@ refers to it any more, which CPython's reference count tells exactly.
     out = buffers.copy(image)                      # like np.array(image, copy=True)
 
 Arrays under ``MIN_BYTES`` come from ``np.empty`` (glibc reuses that memory itself). Idle blocks
-are kept up to ``IDLE_MAX_BYTES``, oldest dropped first; ``graph.render`` frees them when it ends. Only use these where every element is
+are kept up to ``IDLE_MAX_BYTES``, oldest dropped first; ``graph.render`` frees them when it ends,
+and so does :func:`facewarp.core.memory.free_memory` (a host's one call to give memory back). Only use these where every element is
 written before it is read, and never hand a block's memory to native code that keeps it past the
 call without a Python reference (no facewarp code does).
 """
@@ -23,6 +24,8 @@ import sys
 import threading
 
 import numpy as np
+
+from facewarp.core import memory
 
 MIN_BYTES = 8 << 20  # smaller arrays are not pooled
 IDLE_MAX_BYTES = 512 << 20  # idle blocks kept for reuse, at most (a 4K frame's pooled arrays are ~0.5 GB)
@@ -86,6 +89,9 @@ def release_idle() -> int:
         for i in reversed(idle):
             del _blocks[i]
     return freed
+
+
+memory.register("pooled frame buffers (idle)", release_idle)
 
 
 def stats() -> dict:

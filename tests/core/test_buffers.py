@@ -109,3 +109,14 @@ def test_threads_never_get_the_same_block_at_once():
     assert not errors
     size = BIG[0] * BIG[1] * BIG[2] * 4
     assert sum(b.nbytes == size for b in buffers._blocks) <= 4  # reused: one block per thread at a time
+
+
+def test_free_memory_releases_idle_blocks_and_keeps_lent_ones():
+    from facewarp.core import memory
+
+    kept = buffers.empty(BIG)
+    gone = buffers.empty(BIG)
+    del gone
+    assert buffers.stats()["idle_blocks"] == 1
+    assert "pooled frame buffers (idle)" in memory.free_memory()
+    assert buffers.stats() == {"blocks": 1, "bytes": kept.nbytes, "idle_blocks": 0, "idle_bytes": 0}
