@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from numba import njit
 
+from facewarp.kernels._dispatch import cpu_threads, parallel_row_tasks, task_rows
 from facewarp.kernels.distance import distance_to_zero
 from facewarp.kernels.sampling import warp_bilinear
 
@@ -89,29 +90,40 @@ def face_region(points: np.ndarray, width: int, height: int, *, grow: float = GR
     return FaceRegion(matte, (x0 + int(nz[2]), y0 + int(nz[0]), x0 + int(nz[3]) + 1, y0 + int(nz[1]) + 1), margin, fw)
 
 
-@njit(cache=True)
 def _smoothstep_into(dist, margin, fade, out):
     """``out = t * t * (3 - 2 t)``, ``t = clip((margin - dist) / fade, 0, 1)`` in float32 (the
-    operations numpy does for that expression, in one pass), and the first and last rows and
-    columns where it is > 0: ``(r0, r1, c0, c1)``, r0 > r1 when it is 0 everywhere."""
+    operations numpy does for that expression, in one pass, rows on the task pool), and the first
+    and last rows and columns where it is > 0: ``(r0, r1, c0, c1)``, r0 > r1 when it is 0 everywhere."""
+    h = dist.shape[0]
+    first = np.empty(h, np.int64)  # per row: first and last column > 0, or -1
+    last = np.empty(h, np.int64)
+    with cpu_threads(dist.size):
+        parallel_row_tasks(_smoothstep_tasks, h, dist, margin, fade, out, first, last)
+    rows = np.flatnonzero(last >= 0)
+    if not len(rows):
+        return h, -1, dist.shape[1], -1
+    return int(rows[0]), int(rows[-1]), int(first[rows].min()), int(last[rows].max())
+
+
+@njit(cache=True, nogil=True)
+def _smoothstep_tasks(t0, t1, dist, margin, fade, out, first, last):
     h, w = dist.shape
-    r0, r1, c0, c1 = h, -1, w, -1
     zero, one, two, three = np.float32(0.0), np.float32(1.0), np.float32(2.0), np.float32(3.0)
-    for i in range(h):
-        for j in range(w):
-            t = (margin - dist[i, j]) / fade
-            t = min(max(t, zero), one)
-            v = t * t * (three - two * t)
-            out[i, j] = v
-            if v > 0:
-                if i < r0:
-                    r0 = i
-                r1 = i
-                if j < c0:
-                    c0 = j
-                if j > c1:
+    for t in range(t0, t1):
+        for i in task_rows(t, h):
+            c0, c1 = -1, -1
+            for j in range(w):
+                u = (margin - dist[i, j]) / fade
+                u = min(max(u, zero), one)
+                v = u * u * (three - two * u)
+                out[i, j] = v
+                if v > 0:
+                    if c0 < 0:
+                        c0 = j
                     c1 = j
-    return r0, r1, c0, c1
+            first[i] = c0
+            last[i] = c1
+
 
 def confine(field: np.ndarray, region: FaceRegion) -> np.ndarray:
     """``field`` (H x W x 2) times the region's matte: exactly zero outside the region."""
