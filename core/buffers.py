@@ -20,6 +20,7 @@ call without a Python reference (no facewarp code does).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -32,6 +33,15 @@ IDLE_MAX_BYTES = 512 << 20  # idle blocks kept for reuse, at most (a 4K frame's 
 
 _lock = threading.Lock()
 _blocks: list[np.ndarray] = []  # uint8 blocks, each the owner of its memory, lent or idle; oldest first
+
+
+def _new_lock_in_child() -> None:
+    # a fork while another thread held the lock would leave the child's copy held for ever
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _idle(i: int) -> bool:

@@ -120,3 +120,26 @@ def test_free_memory_releases_idle_blocks_and_keeps_lent_ones():
     assert buffers.stats()["idle_blocks"] == 1
     assert "pooled frame buffers (idle)" in memory.free_memory()
     assert buffers.stats() == {"blocks": 1, "bytes": kept.nbytes, "idle_blocks": 0, "idle_bytes": 0}
+
+
+def test_a_fork_while_another_thread_holds_the_pool_lock_leaves_the_child_usable():
+    import os
+    import sys
+
+    if not hasattr(os, "fork") or not hasattr(os, "register_at_fork"):
+        pytest.skip("no fork on this platform")
+    with buffers._lock:  # as if another thread were inside empty() at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: must be able to allocate at once
+            import signal
+
+            signal.alarm(20)  # a child stuck on the lock dies of SIGALRM instead of hanging the test
+            try:
+                a = buffers.empty(BIG)
+                a.fill(1)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sys.modules["facewarp.core.buffers"] is buffers
