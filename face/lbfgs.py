@@ -49,63 +49,65 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, lo, hi):
 
 
 class _Line:
-    """phi(t) = f(x + t d) and its slope, counting evaluations."""
+    """phi(t) = f(x + t d) and its slope along ``d`` from (f0, s0) at t = 0, counting evaluations
+    and keeping the best point seen that decreases f sufficiently (``best``: (t, f, g) or None)."""
 
-    def __init__(self, fun_grad: FunGrad, x: np.ndarray, d: np.ndarray):
-        self.fun_grad, self.x, self.d, self.evals = fun_grad, x, d, 0
+    def __init__(self, fun_grad: FunGrad, x: np.ndarray, d: np.ndarray, f0: float, s0: float):
+        self.fun_grad, self.x, self.d, self.f0, self.s0 = fun_grad, x, d, f0, s0
+        self.dmax = float(np.abs(d).max())  # a step dt moves x by at most dt * dmax
+        self.evals, self.best = 0, None
+
+    def armijo(self, t: float, f: float) -> bool:
+        return bool(np.isfinite(f)) and f <= self.f0 + C1 * t * self.s0
 
     def __call__(self, t: float):
         self.evals += 1
         f, g = self.fun_grad(self.x + t * self.d)
-        return float(f), g, float(g @ self.d)
+        f = float(f)
+        if np.isfinite(f) and f < self.f0 + C1 * t * self.s0 and (self.best is None or f < self.best[1]):
+            self.best = (t, f, g)
+        return f, g, float(g @ self.d)
 
 
-def _strong_wolfe(phi: _Line, f0: float, s0: float, t: float, tol_change: float, max_evals: int):
+def _strong_wolfe(phi: _Line, t: float, tol_change: float, max_evals: int):
     """A step t with f(t) <= f0 + C1 t s0 and |f'(t)| <= C2 |s0| (``s0`` < 0 the slope at 0), as
     (t, f, g); the best point seen when the evaluations run out; None when none decreased f."""
-    prev = (0.0, f0, None, s0)  # t, f, g, slope
-    best = None
-    dmax = float(np.abs(phi.d).max())
+    prev = (0.0, phi.f0, None, phi.s0)  # t, f, g, slope
     for i in range(max_evals):
         f, g, s = phi(t)
-        if np.isfinite(f) and f < f0 + C1 * t * s0 and (best is None or f < best[1]):
-            best = (t, f, g)
-        if not np.isfinite(f) or f > f0 + C1 * t * s0 or (i > 0 and f >= prev[1]):
-            return _zoom(phi, f0, s0, prev, (t, f, g, s), tol_change, max_evals - i - 1, best)
-        if abs(s) <= -C2 * s0:
+        if not phi.armijo(t, f) or (i > 0 and f >= prev[1]):
+            return _zoom(phi, prev, (t, f, g, s), tol_change, max_evals - i - 1)
+        if abs(s) <= -C2 * phi.s0:
             return t, f, g
         if s >= 0:
-            return _zoom(phi, f0, s0, (t, f, g, s), prev, tol_change, max_evals - i - 1, best)
+            return _zoom(phi, (t, f, g, s), prev, tol_change, max_evals - i - 1)
         # still descending: extrapolate, between 2x and 10x the step
         t_next = _cubic_min(prev[0], prev[1], prev[3], t, f, s, 2.0 * t, 10.0 * t)
-        if abs(t_next - t) * dmax < tol_change:
+        if abs(t_next - t) * phi.dmax < tol_change:
             break
         prev, t = (t, f, g, s), t_next
-    return best
+    return phi.best
 
 
-def _zoom(phi, f0, s0, lo, hi, tol_change, max_evals, best):
+def _zoom(phi: _Line, lo, hi, tol_change, max_evals):
     """Alg. 3.6: ``lo`` satisfies sufficient decrease with the lowest f so far; the minimiser
     lies between ``lo`` and ``hi``."""
-    dmax = float(np.abs(phi.d).max())
     for _ in range(max_evals):
         a, b = sorted((lo[0], hi[0]))
         width = b - a
-        if width * dmax < tol_change:
+        if width * phi.dmax < tol_change:
             break
         t = _cubic_min(lo[0], lo[1], lo[3], hi[0], hi[1], hi[3], a + 0.1 * width, b - 0.1 * width)
         f, g, s = phi(t)
-        if np.isfinite(f) and f < f0 + C1 * t * s0 and (best is None or f < best[1]):
-            best = (t, f, g)
-        if not np.isfinite(f) or f > f0 + C1 * t * s0 or f >= lo[1]:
+        if not phi.armijo(t, f) or f >= lo[1]:
             hi = (t, f, g, s)
             continue
-        if abs(s) <= -C2 * s0:
+        if abs(s) <= -C2 * phi.s0:
             return t, f, g
         if s * (hi[0] - lo[0]) >= 0:
             hi = lo
         lo = (t, f, g, s)
-    return best
+    return phi.best
 
 
 def minimize(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 100, history: int = 20, max_eval: int | None = None,
@@ -131,8 +133,8 @@ def minimize(fun_grad: FunGrad, x0: np.ndarray, max_iter: int = 100, history: in
             d, slope = -g, -float(g @ g)
         # the first step is scaled to a unit move; later ones start at the quasi-Newton step
         t = min(1.0, 1.0 / float(np.abs(g).sum())) if not pairs else 1.0
-        line = _Line(fun_grad, x, d)
-        found = _strong_wolfe(line, f, slope, t, tol_change, min(MAX_LINE_EVALS, max(1, max_eval - evals)))
+        line = _Line(fun_grad, x, d, f, slope)
+        found = _strong_wolfe(line, t, tol_change, min(MAX_LINE_EVALS, max(1, max_eval - evals)))
         evals += line.evals
         if found is None:
             reason = "line search"
