@@ -40,9 +40,11 @@ done and keeps for the next frame only what it will ask for (``Evaluator.hold_fo
 frame loop. A too-small cache never makes a node compute twice in a frame.
 
 Stopping: ``cancel()`` is asked before every frame; when it returns True, the writes of the frames
-already computed are finished and ``render()`` raises :class:`RenderCancelled` (exit code 130). Any exception that escapes the frame loop (a cancel,
-a node failure, Ctrl-C) carries the partial :class:`RenderResult` as ``exc.render_result``,
-so a caller can still report what was rendered and the timings.
+already computed are finished and ``render()`` raises :class:`RenderCancelled` (exit code 130). A node's
+error (bad input, a failed write) also finishes the writes of the frames computed before it, then
+raises; a stop from outside (Ctrl-C, SIGTERM) drops the writes not started yet. Any exception that
+escapes the frame loop carries the partial :class:`RenderResult` as ``exc.render_result``, so a
+caller can still report what was rendered and the timings.
 """
 
 from __future__ import annotations
@@ -367,13 +369,13 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
     own = active() is None and background_writes
     writes = _NoPipeline() if active() is None and not background_writes else WritePipeline(workers=WRITE_WORKERS, max_pending=WRITES_PENDING_PER_OUTPUT * len(graph.outputs)).start() \
         if own else active()
+    # (frame, seconds, writes submitted by then): computed, its files maybe still being written
+    computed: list[tuple[int, float, int]] = []
     try:
         if cache_path is not None:
             result.shot_cache = _shot.prepare(graph, ctx, cache_path, evaluator, note=note)
         if progress is not None:
             progress(0, total, None, 0.0)
-        # (frame, seconds, writes submitted by then): computed, its files maybe still being written
-        computed: list[tuple[int, float, int]] = []
         for i, frame in enumerate(todo.todo):
             if cancel is not None and cancel():
                 result.cancelled = True
@@ -394,6 +396,8 @@ def render(graph: Graph, ctx: Context, *, frames: Iterable[int] | None = None, m
         _report_written(result, computed, writes.submitted, started, progress, total)
     except BaseException as exc:
         if own:
+            if isinstance(exc, Exception):  # a node's error, not a stop: finish the frames computed before it
+                _write_computed(writes, result, computed, started, progress, total)
             writes.finish(cancel=True)
         result.seconds = time.perf_counter() - started
         exc.render_result = result  # what was done before the stop, for stats
@@ -420,6 +424,17 @@ class _NoPipeline:
 
 WRITE_WORKERS = 1  # one frame's files are written while the next computes; OpenEXR compresses with its own threads
 WRITES_PENDING_PER_OUTPUT = 1  # writes held per writer node: one frame is written while the next computes
+
+
+def _write_computed(writes, result: RenderResult, computed: list[tuple[int, float, int]], started: float,
+                    progress: Progress | None, total: int) -> None:
+    """Wait for the writes of the frames computed so far and report those frames rendered; a write
+    that failed is not raised (the run reports the error that stopped it)."""
+    try:
+        writes.drain()
+    except Exception:  # noqa: BLE001 - recorded by the pipeline; the first error is the one reported
+        pass
+    _report_written(result, computed, writes.done_upto(), started, progress, total)
 
 
 def _report_written(result: RenderResult, computed: list[tuple[int, float, int]], written: int, started: float,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facewarp.graph import Image, Input, Node, NodeSchema, Output, Param, register
+from facewarp.graph import Image, Input, InputError, Node, NodeSchema, Output, Param, register
 
 CALLS: dict[str, int] = {}  # node name -> computes
 HASHES: dict[str, int] = {}  # node name -> hashes (TestScale, TestDeviceTag)
@@ -90,6 +90,18 @@ class TestBroken(Node):
 
     def compute(self, ctx, inputs):
         raise ZeroDivisionError("boom")
+
+
+@register
+class TestFailAt(Node):
+    schema = NodeSchema(type="TestFailAt", doc="passes the image through, raises at one frame", time_dependent=True,
+                        inputs=(Input("image", "Image"),), outputs=(Output("image", "Image"),),
+                        params=(Param("frame", "int", 0, "the frame that fails"),))
+
+    def compute(self, ctx, inputs):
+        if ctx.frame == self.param(ctx, "frame"):
+            raise InputError("bad frame", frame=ctx.frame)
+        return {"image": inputs["image"]}
 
 
 @register

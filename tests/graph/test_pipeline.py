@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import _nodes  # noqa: F401  (registers the test node types)
 import numpy as np
@@ -203,3 +204,34 @@ def test_render_writes_behind_the_frame_loop_unless_asked_not_to(tmp_path, monke
     assert all(t == threading.current_thread().name for t in threads) == (not background)
     for f in (1, 2, 3):
         assert np.allclose(read_plate(str(tmp_path / f"out.{f:04d}.exr")).pixels, f)
+
+
+
+def test_a_node_error_stops_the_run_after_the_frames_before_it_are_written(tmp_path, monkeypatch):
+    """Frame 3 fails while frame 2's second file still waits behind its first, slow one (one writer
+    thread): both of frame 2's files are written, nothing of frame 3, and the error is the node's."""
+    import facewarp.nodes.plate_write as plate_write
+
+    real = plate_write.write_plate
+
+    def slow_a(path, *args, **kwargs):
+        if os.path.basename(path).startswith("a."):
+            time.sleep(0.5)  # frame 3 fails meanwhile; b's write of the frame waits in the queue
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(plate_write, "write_plate", slow_a)
+    g = Graph()
+    g.add("TestFrameSource", "src")
+    g.add("TestFailAt", "check", {"frame": 3})
+    g.connect("src.image", "check.image")
+    for name in ("a", "b"):
+        g.add("PlateWrite", name, {"path": str(tmp_path / f"{name}.####.exr"), "exr_pixel_type": "float"})
+        g.connect("check.image", f"{name}.image")
+        g.outputs.append(name)
+    with pytest.raises(InputError, match="bad frame") as caught:
+        render(g, Context(frames=(1, 2, 3, 4), device="cpu"))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == \
+        ["a.0001.exr", "a.0002.exr", "b.0001.exr", "b.0002.exr"]
+    assert caught.value.render_result.frames == (1, 2)
+    for name in ("a", "b"):
+        assert np.allclose(read_plate(str(tmp_path / f"{name}.0002.exr")).pixels, 2)
