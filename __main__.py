@@ -1,3 +1,3 @@
-from facewarp.cli import main
+from facewarp.cli import run
 
-raise SystemExit(main())
+run()

@@ -16,12 +16,14 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from facewarp import __version__
 from facewarp.core.errors import EXIT_CANCELLED, EXIT_INVALID, EXIT_RENDER_FAILED, FacewarpError
 from facewarp.core.quiet import VERBOSE_ENV
 
 from . import farm, nodes, render, warmup
+from .process_exit import end_process
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,5 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RENDER_FAILED
 
 
+def run(argv: list[str] | None = None) -> NoReturn:
+    """The ``facewarp`` command itself (console script, ``python -m facewarp``): :func:`main`, then
+    the process ends without the interpreter's teardown (``process_exit``). In-process callers
+    (tests, hosts) call :func:`main`, which returns the exit code."""
+    end_process(main(argv))
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
