@@ -31,7 +31,6 @@ offline; it is imported lazily so that the rest of the project works without med
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -39,7 +38,7 @@ import numpy as np
 
 from facewarp.core import memory
 from facewarp.core.color import linear_to_srgb
-from facewarp.core.quiet import quiet_native, verbose
+from facewarp.core.quiet import quiet_native
 from facewarp.core.types import Landmarks
 from facewarp.face.landmarks import (
     FACE_LEFT,
@@ -89,13 +88,9 @@ memory.register("MediaPipe solutions", _close_solutions)
 
 
 def _mp():
-    if not verbose():
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet_native():
-        import mediapipe as mp  # lazy: heavy import, optional for the rest of the project
+    from facewarp.face.mediapipe_import import import_mediapipe  # lazy: optional for the rest of the project
 
-    return mp
+    return import_mediapipe()
 
 
 # MediaPipe's C++ side (TFLite, absl, glog) logs straight to fd 2 from its graph threads while a
