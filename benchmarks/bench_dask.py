@@ -7,8 +7,10 @@ written once as half-float EXRs. The shot cache (tracking and fitting over the w
 computed once first and is the same for every run, so what is timed is the distributed part:
 ``run_on_dask`` rendering every frame (``--overwrite``) on an already started ``LocalCluster``
 whose workers have imported facewarp (a warm-up render of 2 frames). Printed: the median wall time
-per configuration, throughput (frames/s), the ratio 2 workers / 1 worker (the goal on a 2-core
-machine: >= 1.7), and each worker's peak RSS (``ru_maxrss``).
+per configuration, throughput (frames/s), the cores the workers kept busy (their CPU seconds over
+the wall time), the ratio 2 workers / 1 worker (the goal on a 2-core machine: >= 1.7) with the
+most that more workers could add (cores / the cores one worker keeps busy), and each worker's
+peak RSS (``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def _peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the worker process
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -79,18 +88,26 @@ def main(argv=None) -> int:
             run_on_dask(preset, cluster.scheduler_address, frames_spec=f"{first}-{first + 1}", shot_spec=spec,
                         sets=sets, mode="overwrite", output_root=work, quiet=True, chunk=1)  # warm-up: imports
             times = []
+            cpu0 = client.run(_cpu_seconds)
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
                 run_on_dask(preset, cluster.scheduler_address, frames_spec=spec, shot_spec=spec, sets=sets,
                             mode="overwrite", output_root=work, quiet=True)
                 times.append(time.perf_counter() - t0)
+            cpu1 = client.run(_cpu_seconds)
             rss = client.run(_peak_rss_mib)
-        results[n] = (statistics.median(times), times, sorted(rss.values()))
+        # cores the workers kept busy while rendering (their CPU seconds / wall seconds, all runs)
+        busy = sum(cpu1[k] - cpu0[k] for k in cpu1) / sum(times)
+        results[n] = (statistics.median(times), times, sorted(rss.values()), busy)
         med = results[n][0]
         print(f"{n} worker(s): median {med:.2f}s over {args.repeats} run(s) {[round(t, 2) for t in times]}, "
-              f"{args.frames / med:.2f} frames/s, peak RSS per worker {[round(r) for r in results[n][2]]} MiB")
+              f"{args.frames / med:.2f} frames/s, cores busy {busy:.2f}, "
+              f"peak RSS per worker {[round(r) for r in results[n][2]]} MiB")
     ratio = results[1][0] / results[2][0]
-    print(f"throughput 2 workers / 1 worker: {ratio:.2f}x (goal >= 1.7 on 2 cores; os.cpu_count() = {os.cpu_count()})")
+    cores = os.cpu_count() or 1
+    print(f"throughput 2 workers / 1 worker: {ratio:.2f}x (goal >= 1.7 on 2 cores; os.cpu_count() = {cores}); "
+          f"1 worker kept {results[1][3]:.2f} of {cores} cores busy, so more workers can add at most "
+          f"{cores / results[1][3]:.2f}x")
     return 0
 
 
