@@ -19,7 +19,11 @@ from typing import NoReturn
 def end_process(code: int) -> NoReturn:
     """Exit with ``code`` as ``sys.exit(code)`` would: wait for non-daemon threads, run the
     ``atexit`` handlers (logging, tempfile and multiprocessing clean-up, a Dask cluster's shutdown,
-    coverage), flush stdout and stderr; then end at once (``os._exit``)."""
+    coverage), flush stdout and stderr; then end at once (``os._exit``). Under a profiler or a
+    tracer (``python -m cProfile``, coverage, a debugger) it is ``sys.exit(code)``: they write
+    their results after the program, which ``os._exit`` would cut off."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     # Python's own exit steps, in its order (both are CPython's, private): the first stops the thread
     # pools of concurrent.futures and joins every non-daemon thread, the second runs the atexit handlers.
     threading._shutdown()

@@ -70,3 +70,10 @@ def test_the_teardown_is_skipped():
     fast = _python(code.format(entry="run"))
     assert "torn down" in plain.stdout  # the probe works: a normal exit tears it down
     assert fast.returncode == 0 and "torn down" not in fast.stdout
+
+
+def test_a_profiler_still_gets_to_write_its_results(tmp_path):
+    profile = tmp_path / "run.prof"
+    done = _run(["-m", "cProfile", "-o", str(profile), "-m", "facewarp", "nodes"])
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0
