@@ -304,14 +304,16 @@ def prepare_shot(graph: Graph, ctx: Context, *, shot_cache: str | os.PathLike | 
                  evaluator: Evaluator | None = None, cache_bytes: int | None = None,
                  note: Note | None = None) -> _shot.ShotCache:
     """A farm's first step: validate, then compute the sequence nodes over the shot ``ctx.frames``
-    and write the shot cache (or find it valid already). Renders nothing."""
+    and write the shot cache (or find it valid already). Renders nothing, so its own evaluator
+    keeps nothing for later (``cache_bytes`` 0 unless given): a plate is held only while the
+    tracker uses it."""
     if not ctx.frames:
         raise UsageError("no shot range to prepare", source=graph.source)
     graph.validate(ctx)
     root = resolve_output_root(output_root)
     path = shot_cache_path(graph, ctx, shot_cache, root, inputs)
     if evaluator is None:
-        evaluator = Evaluator(graph, **({"cache_bytes": cache_bytes} if cache_bytes is not None else {}))
+        evaluator = Evaluator(graph, cache_bytes=0 if cache_bytes is None else cache_bytes, retain="need")
     return _shot.prepare(graph, ctx, path, evaluator, note=note)
 
 

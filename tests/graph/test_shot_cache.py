@@ -13,7 +13,7 @@ import pytest
 from _nodes import CALLS
 
 from facewarp.core.types import Camera, Displacement, FlameParams, Image, Landmarks, Mask, Mesh, Transform2D
-from facewarp.graph import Context, Graph, ValidationError, render
+from facewarp.graph import Context, Graph, ValidationError, render, render_loop
 from facewarp.graph import shot_cache as sc
 from facewarp.graph.render_loop import prepare_shot
 from facewarp.imaging.plates import read_plate, write_plate
@@ -141,6 +141,21 @@ def test_prepare_shot_writes_the_cache_that_chunks_load(tmp_path):
     assert prepare_shot(seq_graph(tmp_path), Context(frames=SHOT)).status == "loaded"
     r = render(seq_graph(tmp_path), Context(frames=SHOT, write_mode="skip"), frames=(6,), shot_cache=True)
     assert r.shot_cache.status == "loaded" and CALLS["mean"] == 1 and value(tmp_path, 6) == np.mean(SHOT)
+
+
+def test_prepare_shot_keeps_nothing_it_read(tmp_path, monkeypatch):
+    """The first step renders nothing: what the sequence nodes pulled (plates) is not cached for later."""
+    made = []
+
+    class Recording(render_loop.Evaluator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(render_loop, "Evaluator", Recording)
+    assert prepare_shot(seq_graph(tmp_path), Context(frames=SHOT)).status == "computed"
+    assert len(made) == 1 and len(made[0].cache) == 0 and made[0].cache.bytes == 0
+    assert CALLS["src"] == len(SHOT)
 
 
 def test_without_a_shot_cache_nothing_is_written(tmp_path):
