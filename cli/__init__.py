@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import stat
 import sys
 from typing import NoReturn
 
@@ -96,12 +97,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("facewarp: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        if not _stdout_is_a_pipe():
+            raise
+        # the pipe's reader went away (facewarp nodes --json | head): nothing is left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_RENDER_FAILED
     except Exception as exc:  # a bug, not a user error: keep the traceback for the report
         import traceback
 
         traceback.print_exc()
         print(f"facewarp: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_RENDER_FAILED
+
+
+def _stdout_is_a_pipe() -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def run(argv: list[str] | None = None) -> NoReturn:

@@ -77,3 +77,12 @@ def test_a_profiler_still_gets_to_write_its_results(tmp_path):
     done = _run(["-m", "cProfile", "-o", str(profile), "-m", "facewarp", "nodes"])
     assert done.returncode == 0, done.stderr
     assert profile.stat().st_size > 0
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``facewarp nodes --json | head -1``: the pipe closes before the listing is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "facewarp", "nodes", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=BUFFERED)
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 1
+    assert proc.stderr.read() == b""
