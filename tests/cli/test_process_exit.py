@@ -37,16 +37,25 @@ def test_the_exit_code_and_the_error_line_are_kept(tmp_path):
 def test_atexit_handlers_and_non_daemon_threads_finish_first():
     done = _python("""
         import atexit, threading, time
+        import facewarp.cli as cli
         atexit.register(print, "atexit handler ran", flush=False)
+        returned = threading.Event()
+        real_main = cli.main
+        def main(argv=None):  # run() calls this: the thread below is still working when it returns
+            try:
+                return real_main(argv)
+            finally:
+                returned.set()
+        cli.main = main
         def late():
-            time.sleep(0.5)
+            returned.wait()
+            time.sleep(0.3)
             print("thread finished", flush=False)
         threading.Thread(target=late).start()
         from concurrent.futures import ThreadPoolExecutor
         pool = ThreadPoolExecutor(2)  # left open: Python's exit stops its (non-daemon) workers
         pool.submit(print, "pool task ran")
-        from facewarp.cli import run
-        run(["nodes"])
+        cli.run(["nodes"])
         print("not reached")
     """)
     assert done.returncode == 0, done.stderr
