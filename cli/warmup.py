@@ -3,8 +3,9 @@
 numba compiles a kernel the first time a process calls it and caches the machine code (in
 ``kernels/__pycache__``, or ``NUMBA_CACHE_DIR`` / ``~/.cache/facewarp/numba`` when the package is
 read-only: README "Kernels"). Without this, the first render task on a fresh machine compiles for
-about 10 s. ``warmup`` renders each bundled preset over three small generated frames (RGB and RGBA plates) in a temp folder, so every kernel signature those
-renders use lands in the cache; nothing is left behind but the cache.
+about 10 s. ``warmup`` renders each bundled preset (the network presets with their networks
+bypassed) over three small generated frames, RGB and RGBA plates, in a temp folder, so every
+kernel signature those renders use lands in the cache; nothing is left behind but the cache.
 
 Run it where the cache will be read: as the user (or with the ``NUMBA_CACHE_DIR``) that renders,
 on each CPU type of a farm (numba compiles for the host CPU), after every install or upgrade.

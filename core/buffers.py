@@ -5,9 +5,9 @@ A fresh 4K RGB float32 array costs the kernel 15-50 ms before the first value is
 maps anything over 32 MB afresh). A render allocates several such arrays per frame (the plate, the
 warped picture, the STMap, the filled mouth, the half-float copy for writing): a 10-frame 4K task
 spent 3.9 of its 21.8 CPU seconds in the kernel, mostly on such pages (2.4 s with this module).
-:func:`empty` hands out views of blocks that a
-previous frame's arrays have let go of; a block is free again when no array (or view of one)
-refers to it any more, which CPython's reference count tells exactly.
+:func:`empty` hands out views of blocks that a previous frame's arrays have let go of; a block is
+free again when no array (or view of one) refers to it any more, which CPython's reference count
+tells exactly.
 
     out = buffers.empty((h, w, 3), np.float32)   # like np.empty: the contents are undefined
     out = buffers.copy(image)                      # like np.array(image, copy=True)
