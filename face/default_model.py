@@ -254,7 +254,9 @@ def _astronaut_landmarks():
 def build_default_model(raw_points: np.ndarray | None = None) -> FaceModel:
     """Author the default model (see module docstring). ``raw_points``: 478 x 3 MediaPipe points in
     image axes (pixels); defaults to MediaPipe on the astronaut portrait."""
-    from mediapipe.python.solutions import face_mesh_connections as fc
+    from facewarp.face.mediapipe_import import import_solutions
+
+    fc = import_solutions().face_mesh_connections  # face_mesh imports it
 
     P = np.asarray(_astronaut_landmarks() if raw_points is None else raw_points, np.float64)
     P = P * np.array([1.0, -1.0, -1.0])  # -> y up, z towards the viewer

@@ -87,10 +87,10 @@ def _close_solutions() -> None:
 memory.register("MediaPipe solutions", _close_solutions)
 
 
-def _mp():
-    from facewarp.face.mediapipe_import import import_mediapipe  # lazy: optional for the rest of the project
+def _solutions_module():
+    from facewarp.face.mediapipe_import import import_solutions  # lazy: optional for the rest of the project
 
-    return import_mediapipe()
+    return import_solutions()
 
 
 # MediaPipe's C++ side (TFLite, absl, glog) logs straight to fd 2 from its graph threads while a
@@ -98,9 +98,9 @@ def _mp():
 # or FACEWARP_VERBOSE=1 shows those lines).
 def _detector():
     if "det" not in _solutions:
-        mp = _mp()
+        sol = _solutions_module()
         with quiet_native():
-            det = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
+            det = sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.4)
             _opened(det)
             _solutions["det"] = det
     return _solutions["det"]
@@ -108,9 +108,9 @@ def _detector():
 
 def _mesher():
     if "mesh" not in _solutions:
-        mp = _mp()
+        sol = _solutions_module()
         with quiet_native():
-            mesh = mp.solutions.face_mesh.FaceMesh(
+            mesh = sol.face_mesh.FaceMesh(
                 static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3)
             _opened(mesh)
             _solutions["mesh"] = mesh

@@ -1,55 +1,92 @@
-"""mediapipe is imported without matplotlib.pyplot, and pyplot stays whole for everyone else: a
-later import gets the real module, and mediapipe's own drawing helpers reach the real functions."""
+"""facewarp imports mediapipe's face detection and face mesh without the rest of mediapipe, and
+mediapipe stays whole for everyone else: a later ``import mediapipe`` gets every name a normal
+import has, the same module objects included."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import version
 
 import pytest
 
 pytest.importorskip("mediapipe")
 
+PUBLIC = """
+def public(m):
+    return sorted(n for n in dir(m) if not n.startswith("_"))
+"""
+
 
 def _python(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(PUBLIC) + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return done.stdout.strip().splitlines()[-1]
 
 
-def test_mediapipe_imports_without_pyplot_and_pyplot_stays_whole():
+def test_only_the_two_solutions_are_imported():
+    out = json.loads(_python("""
+        import json, sys
+        from facewarp.face.mediapipe_import import import_solutions
+        sol = import_solutions()
+        print(json.dumps({"solutions": sorted(k.rsplit(".", 1)[1] for k in sys.modules
+                                              if k.startswith("mediapipe.python.solutions.")),
+                          "tasks": "mediapipe.tasks" in sys.modules, "pyplot": "matplotlib.pyplot" in sys.modules,
+                          "classes": [sol.face_mesh.FaceMesh.__name__, sol.face_detection.FaceDetection.__name__]}))
+    """))
+    assert out == {"solutions": ["face_detection", "face_mesh", "face_mesh_connections"], "tasks": False,
+                   "pyplot": False, "classes": ["FaceMesh", "FaceDetection"]}
+
+
+def test_a_later_import_of_mediapipe_is_whole():
+    normal = json.loads(_python("""
+        import json, sys
+        import mediapipe as mp
+        print(json.dumps([public(mp), public(mp.solutions), public(sys.modules["mediapipe.python"])]))
+    """))
+    after = json.loads(_python("""
+        import json, sys
+        from facewarp.face.mediapipe_import import import_solutions
+        sol = import_solutions()
+        import mediapipe as mp
+        from mediapipe import solutions
+        same = mp.solutions is solutions and solutions.face_mesh is sol.face_mesh
+        listed = [public(mp), public(mp.solutions), public(sys.modules["mediapipe.python"])]  # dir() completes them
+        kinds = [type(sys.modules[n]).__name__ for n in ("mediapipe", "mediapipe.python", "mediapipe.python.solutions")]
+        print(json.dumps(listed + [same, kinds, mp.__version__, mp.solutions.hands.Hands.__name__,
+                                   mp.tasks.vision.FaceLandmarker.__name__]))
+    """))
+    for name, want, got in zip(("mediapipe", "solutions", "mediapipe.python"), normal, after[:3]):
+        assert set(want) <= set(got), (name, sorted(set(want) - set(got)))
+        # at most the submodules facewarp imported first are also bound there (e.g. solution_base)
+        assert len(set(got) - set(want)) <= 1, (name, sorted(set(got) - set(want)))
+    assert after[3:5] == [True, ["module"] * 3]
+    assert after[5:] == [version("mediapipe"), "Hands", "FaceLandmarker"]
+
+
+def test_mediapipe_imported_first_is_used_as_it_is():
     out = _python("""
         import sys
-        from facewarp.face.mediapipe_import import import_mediapipe
-        mp = import_mediapipe()
-        print("pyplot after mediapipe:", "matplotlib.pyplot" in sys.modules)
-        drawing = sys.modules["mediapipe.python.solutions.drawing_utils"]
-        import matplotlib.pyplot as plt
-        print("real module:", type(plt).__name__ == "module" and hasattr(plt, "subplots"))
-        print("helpers reach it:", drawing.plt.figure is plt.figure)
-    """)
-    assert out.splitlines() == ["pyplot after mediapipe: False", "real module: True", "helpers reach it: True"]
-
-
-def test_a_pyplot_imported_before_is_the_one_mediapipe_gets():
-    out = _python("""
-        import sys
-        import matplotlib.pyplot as plt
-        from facewarp.face.mediapipe_import import import_mediapipe
-        import_mediapipe()
-        print(sys.modules["mediapipe.python.solutions.drawing_utils"].plt is plt)
+        import mediapipe as mp
+        from facewarp.face.mediapipe_import import import_solutions
+        print(import_solutions() is mp.solutions and type(sys.modules["mediapipe"]).__name__ == "module")
     """)
     assert out == "True"
 
 
-def test_first_use_of_the_stand_in_imports_the_real_module():
-    from facewarp.face.mediapipe_import import DeferredModule, deferred
+def test_a_partial_package_runs_its_init_on_the_first_missing_name():
+    from facewarp.face.mediapipe_import import PartialPackage, complete
 
-    name = "json.tool"  # a small stdlib module nothing here has imported yet
-    sys.modules.pop(name, None)
-    with deferred(name):
-        import json.tool as stand_in
-    assert isinstance(stand_in, DeferredModule) and name not in sys.modules
-    assert callable(stand_in.main)  # forwarded to the real module, imported now
-    assert not isinstance(sys.modules[name], DeferredModule)
+    spec = importlib.util.find_spec("json")
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = PartialPackage
+    assert "loads" not in module.__dict__
+    assert callable(module.loads)
+    assert type(module) is not PartialPackage
+    with pytest.raises(AttributeError):
+        getattr(module, "no_such_name")  # noqa: B009 - the lookup is the test
+    complete(module)  # a plain module: nothing to do
