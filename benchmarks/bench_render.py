@@ -130,9 +130,9 @@ def main(argv=None) -> int:
             return statistics.median(r[key] for r in runs)
 
         steady = med("steady")
-        print(f"{name:24s} steady {steady:6.3f} s/frame | task {med('wall'):6.1f} s = {med('wall') / (steady * args.frames):4.2f}x "
-              f"frames x steady | first frame on disk {med('first'):5.1f} s | plate reads/frame "
-              f"{med('reads_per_frame'):4.2f} | peak RSS {med('rss_mb'):6.0f} MB | CPU {med('cpu'):5.1f} s "
+        print(f"{name:24s} steady {steady:6.3f} s/frame | task {med('wall'):6.2f} s = {med('wall') / (steady * args.frames):4.2f}x "
+              f"frames x steady | first frame on disk {med('first'):5.2f} s | plate reads/frame "
+              f"{med('reads_per_frame'):4.2f} | peak RSS {med('rss_mb'):6.0f} MB | CPU {med('cpu'):5.2f} s "
               f"(system {med('sys'):4.1f} s)")
         if args.nodes:
             for node, sec in sorted(runs[0]["nodes"].items(), key=lambda kv: -kv[1]):

@@ -12,10 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import Delaunay
 
+from facewarp.core.partial_import import import_submodules
 from facewarp.kernels.triwarp import flipped_triangles, triangle_warp, triangle_warp_confined
 from facewarp.warping.region import FEATHER, GROW, FaceRegion, face_region, whole_frame
+
+
+def _qhull_delaunay():
+    """Qhull's Delaunay without the rest of scipy.spatial (k-d trees, distances, rotations: 0.06 s a
+    task); ``scipy.spatial._qhull`` is private, so a scipy without it gets the public import."""
+    try:
+        return import_submodules(("scipy.spatial",), ("scipy.spatial._qhull",))[0].Delaunay
+    except ImportError:
+        from scipy.spatial import Delaunay
+
+        return Delaunay
+
+
+Delaunay = _qhull_delaunay()
 
 BORDER_POINTS = 8  # default anchors per frame side (TriangleWarp's border_points)
 MIN_STD = 0.5  # default floor of the per-landmark std, pixels (LandmarkSpread's min_std)

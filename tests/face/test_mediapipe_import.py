@@ -4,7 +4,6 @@ import has, the same module objects included."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -76,17 +75,3 @@ def test_mediapipe_imported_first_is_used_as_it_is():
         print(import_solutions() is mp.solutions and type(sys.modules["mediapipe"]).__name__ == "module")
     """)
     assert out == "True"
-
-
-def test_a_partial_package_runs_its_init_on_the_first_missing_name():
-    from facewarp.face.mediapipe_import import PartialPackage, complete
-
-    spec = importlib.util.find_spec("json")
-    module = importlib.util.module_from_spec(spec)
-    module.__class__ = PartialPackage
-    assert "loads" not in module.__dict__
-    assert callable(module.loads)
-    assert type(module) is not PartialPackage
-    with pytest.raises(AttributeError):
-        getattr(module, "no_such_name")  # noqa: B009 - the lookup is the test
-    complete(module)  # a plain module: nothing to do
