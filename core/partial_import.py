@@ -17,36 +17,39 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 
-_COMPLETING = "_facewarp_completing"
+_COMPLETING = "_facewarp_completing"  # in a package's __dict__ while its __init__ runs: the thread's id
+_lock = threading.RLock()  # one completion at a time; re-entrant: a package's __init__ completes its subpackages
 
 
 class PartialPackage(types.ModuleType):
     """A package module whose ``__init__`` runs on the first lookup of a name it lacks."""
 
     def __getattr__(self, attr):
-        if self.__dict__.get(_COMPLETING):  # inside its own __init__: a missing name is missing
+        if self.__dict__.get(_COMPLETING) == threading.get_ident():  # its own __init__ asks: missing is missing
             raise AttributeError(f"partially initialized module {self.__name__!r} has no attribute {attr!r}")
-        complete(self)
+        complete(self)  # another thread's completion is waited for
         return getattr(self, attr)
 
     def __dir__(self):  # a console's completion lists the whole package
-        if not self.__dict__.get(_COMPLETING):
+        if self.__dict__.get(_COMPLETING) != threading.get_ident():
             complete(self)
         return sorted(self.__dict__)
 
 
 def complete(module: types.ModuleType) -> None:
     """Run a :class:`PartialPackage`'s real ``__init__`` into it; then it is a plain module."""
-    if not isinstance(module, PartialPackage):
-        return
-    module.__dict__[_COMPLETING] = True
-    try:
-        module.__spec__.loader.exec_module(module)
-    finally:
-        del module.__dict__[_COMPLETING]
-    module.__class__ = types.ModuleType
+    with _lock:
+        if not isinstance(module, PartialPackage):
+            return
+        module.__dict__[_COMPLETING] = threading.get_ident()
+        try:
+            module.__spec__.loader.exec_module(module)
+        finally:
+            del module.__dict__[_COMPLETING]
+        module.__class__ = types.ModuleType
 
 
 def _install_partial(name: str) -> None:

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -59,3 +60,28 @@ def test_delaunay_comes_without_the_rest_of_scipy_spatial():
     """)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [[], True, 5.0, "module"]
+
+
+def test_two_threads_asking_at_once_run_the_init_once(tmp_path, monkeypatch):
+    pkg = tmp_path / "fw_partial_probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import time\nRUNS.append(1)\ntime.sleep(0.2)\nVALUE = 42\n")
+    (pkg / "leaf.py").write_text("LEAF = 'leaf'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runs: list[int] = []
+    monkeypatch.setattr("builtins.RUNS", runs, raising=False)
+    leaf = import_submodules(("fw_partial_probe",), ("fw_partial_probe.leaf",))[0]
+    package = sys.modules["fw_partial_probe"]
+    try:
+        assert leaf.LEAF == "leaf" and runs == [] and type(package) is PartialPackage
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(package.VALUE)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [42, 42] and runs == [1]
+        assert package.leaf is leaf
+    finally:
+        for name in ("fw_partial_probe", "fw_partial_probe.leaf"):
+            sys.modules.pop(name, None)
