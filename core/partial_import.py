@@ -67,7 +67,7 @@ def _install_partial(name: str) -> None:
 def import_submodules(packages: tuple[str, ...], submodules: tuple[str, ...]) -> list[types.ModuleType]:
     """The ``submodules`` (full names), imported under partial ``packages`` (outermost first) where
     those are not imported yet. A package laid out otherwise (a submodule not found) is imported
-    the usual way instead, everything this call added undone first."""
+    the usual way instead, what this call added under those packages undone first."""
     before = set(sys.modules)
     try:
         for name in packages:
@@ -75,6 +75,7 @@ def import_submodules(packages: tuple[str, ...], submodules: tuple[str, ...]) ->
                 _install_partial(name)
         return [importlib.import_module(name) for name in submodules]
     except ImportError:
-        for name in set(sys.modules) - before:
-            del sys.modules[name]
+        for name in set(sys.modules) - before:  # only this call's: another thread may be importing too
+            if any(name == p or name.startswith(p + ".") for p in packages):
+                del sys.modules[name]
         return [importlib.import_module(name) for name in submodules]
