@@ -34,6 +34,8 @@ from typing import Any
 
 from facewarp.core.errors import FacewarpError, RenderError
 
+_SKIPPED = object()  # what a write queued behind a failed one returns: it was not run
+
 _ACTIVE: contextvars.ContextVar[WritePipeline | None] = contextvars.ContextVar("facewarp_write_pipeline",
                                                                                 default=None)
 
@@ -100,9 +102,10 @@ class WritePipeline:
             return self._submitted
 
     def done_upto(self) -> int:
-        """How many writes, counted from the first submitted, have all finished (failed ones count
-        as finished: :meth:`check` raises them). A caller that noted ``submitted`` after a frame
-        knows the frame's files are on disk once this reaches that mark."""
+        """How many writes, counted from the first submitted, have all been written. It stops for
+        good below a write that failed, was skipped after a failure or was cancelled: a caller
+        that noted ``submitted`` after a frame knows the frame's files are on disk once this
+        reaches that mark, and never counts a frame whose files are not."""
         with self._lock:
             return self._done_upto
 
@@ -172,7 +175,7 @@ class WritePipeline:
     # -- the workers' side ------------------------------------------------------------------
     def _run(self, fn, args, kwargs, where):
         if self._error is not None:  # an earlier write failed: the run is stopping
-            return None
+            return _SKIPPED
         name = where["node"] or getattr(fn, "__name__", "write")
         started = time.perf_counter()
         try:
@@ -196,9 +199,11 @@ class WritePipeline:
                 self._error = error
 
     def _finished(self, future: Future, index: int) -> None:
+        written = not future.cancelled() and future.exception() is None and future.result() is not _SKIPPED
         with self._lock:
             self._futures.discard(future)
-            self._done.add(index)
+            if written:  # a write that did not happen holds done_upto below it for good
+                self._done.add(index)
             while self._done_upto in self._done:
                 self._done.remove(self._done_upto)
                 self._done_upto += 1

@@ -431,7 +431,7 @@ WRITES_PENDING_PER_OUTPUT = 1  # writes held per writer node: one frame is writt
 def _write_computed(writes, result: RenderResult, computed: list[tuple[int, float, int]], started: float,
                     progress: Progress | None, total: int) -> None:
     """Wait for the writes of the frames computed so far and report those frames rendered; a write
-    that failed is not raised (the run reports the error that stopped it)."""
+    that failed is not raised (the run reports the error that stopped it), nor its frame reported."""
     try:
         writes.drain()
     except Exception:  # noqa: BLE001 - recorded by the pipeline; the first error is the one reported

@@ -235,3 +235,36 @@ def test_a_node_error_stops_the_run_after_the_frames_before_it_are_written(tmp_p
     assert caught.value.render_result.frames == (1, 2)
     for name in ("a", "b"):
         assert np.allclose(read_plate(str(tmp_path / f"{name}.0002.exr")).pixels, 2)
+
+
+def test_done_upto_stops_at_a_failed_write_and_the_ones_skipped_after_it():
+    gate = threading.Event()
+
+    def bad():
+        gate.wait()
+        raise InputError("disk full")
+
+    writes = WritePipeline(workers=1, max_pending=4)
+    writes.submit(lambda: None, node="w", frame=1)
+    writes.submit(bad, node="w", frame=2)
+    writes.submit(lambda: None, node="w", frame=3)  # queued behind the failure: skipped, not written
+    gate.set()
+    with pytest.raises(InputError):
+        writes.drain()
+    assert writes.done_upto() == 1  # only the first write is on disk
+    writes.close(cancel=True)
+
+
+def test_a_failed_write_is_not_reported_as_a_rendered_frame(tmp_path, monkeypatch):
+    real = oiio.ImageOutput.write_image
+
+    def fail_on_frame_3(self, pixels, *args):
+        if np.all(np.asarray(pixels, np.float32) == 3):
+            raise OSError(5, "Input/output error")
+        return real(self, pixels, *args)
+
+    monkeypatch.setattr(oiio.ImageOutput, "write_image", fail_on_frame_3)
+    with pytest.raises(RenderError, match="frame 3") as caught:
+        render(_graph(tmp_path), Context(frames=(1, 2, 3, 4, 5), device="cpu"))
+    assert caught.value.render_result.frames == (1, 2)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["out.0001.exr", "out.0002.exr"]
